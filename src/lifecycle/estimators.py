@@ -1,0 +1,52 @@
+"""build_model(params, task, seed) -> an unfitted scikit-learn estimator, chosen by ``train.model``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from sklearn.base import BaseEstimator
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
+
+from lifecycle.errors import ParamsError
+from lifecycle.params import Train
+
+# Linear models need scaled inputs; trees do not.
+NEEDS_SCALING = {"logistic_regression", "ridge"}
+TASKS = {
+    "hist_gradient_boosting": ("classification", "regression"),
+    "random_forest": ("classification", "regression"),
+    "logistic_regression": ("classification",),
+    "ridge": ("regression",),
+}
+
+
+def model_params(train: Train) -> dict[str, object]:
+    """The hyperparameters of the chosen model, as params.yaml spells them."""
+    return dataclasses.asdict(getattr(train, train.model))
+
+
+def build_model(train: Train, task: str, seed: int, overrides: dict[str, object] | None = None) -> BaseEstimator:
+    """An unfitted estimator for ``train.model`` and ``task`` with params from ``train.<model>``."""
+    name = train.model
+    if task not in TASKS[name]:
+        fitting = [m for m, tasks in TASKS.items() if task in tasks]
+        raise ParamsError(
+            f"params.yaml: train.model: {name!r} does not support task {task!r}; use one of: {', '.join(fitting)}"
+        )
+    hp = model_params(train) | (overrides or {})
+    classification = task == "classification"
+    if name == "hist_gradient_boosting":
+        cls = HistGradientBoostingClassifier if classification else HistGradientBoostingRegressor
+        return cls(**hp, early_stopping=False, random_state=seed)
+    if name == "random_forest":
+        cls = RandomForestClassifier if classification else RandomForestRegressor
+        return cls(**hp, random_state=seed)
+    if name == "logistic_regression":
+        return LogisticRegression(**hp, random_state=seed)
+    return Ridge(**hp, random_state=seed)

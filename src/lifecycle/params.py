@@ -1,0 +1,281 @@
+"""params.yaml -> frozen, typed sections.
+
+Every key is declared here once. Loading fails on an unknown key (with a did-you-mean), a missing key or a
+value of the wrong type, naming the dotted key, so ``dvc exp run -S train.n_estimatrs=5`` stops with
+``train.n_estimatrs: unknown key`` instead of silently training the default.
+
+Sections that other modules own (promote, export, score, monitor, serve, notify, ...) register themselves
+with :func:`section`; the loader then checks them too. Unknown top-level sections are errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+
+from lifecycle.errors import ParamsError
+
+T = TypeVar("T")
+DEFAULT_PARAMS = "params.yaml"
+
+
+# --------------------------------------------------------------------------------------------- sections
+@dataclasses.dataclass(frozen=True)
+class Base:
+    seed: int
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Paths:
+    external: str
+    raw: str
+    schema: str
+    validated: str
+    quarantine: str
+    train: str
+    test: str
+    model: str
+    model_meta: str
+    metrics: str
+    reports: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Ingest:
+    source: str
+    data_version: str | list[str]
+    rows: int
+    missing_rate: float
+    glitch_rate: float
+    duplicate_rate: float
+    target: str
+    task: Literal["classification", "regression"]
+    read_options: dict[str, Any]
+    normalize_columns: bool
+    drop_columns: list[str]
+    id_columns: list[str]
+    max_categories: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Validate:
+    min_rows: int
+    max_rows: int | None
+    max_null_fraction: float
+    max_bad_row_fraction: float
+    min_class_rows: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    test_size: float
+    stratify: bool
+    time_column: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class HistGradientBoosting:
+    max_iter: int
+    learning_rate: float
+    max_leaf_nodes: int
+    min_samples_leaf: int
+    l2_regularization: float
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomForest:
+    n_estimators: int
+    max_depth: int | None
+    min_samples_leaf: int
+    max_features: str | float | None
+    n_jobs: int
+
+
+@dataclasses.dataclass(frozen=True)
+class LogisticRegression:
+    C: float  # noqa: N815 - scikit-learn's name
+    max_iter: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Ridge:
+    alpha: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Train:
+    model: Literal["hist_gradient_boosting", "random_forest", "logistic_regression", "ridge"]
+    hist_gradient_boosting: HistGradientBoosting
+    random_forest: RandomForest
+    logistic_regression: LogisticRegression
+    ridge: Ridge
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluate:
+    permutation_repeats: int
+    permutation_max_rows: int
+
+
+CORE_SECTIONS: dict[str, type] = {
+    "base": Base,
+    "paths": Paths,
+    "ingest": Ingest,
+    "validate": Validate,
+    "split": Split,
+    "train": Train,
+    "evaluate": Evaluate,
+}
+_EXTRA_SECTIONS: dict[str, type] = {}
+
+
+def section(name: str) -> typing.Callable[[type[T]], type[T]]:
+    """Register a frozen dataclass as the schema of top-level section ``name`` (for modules beyond the core)."""
+
+    def register(cls: type[T]) -> type[T]:
+        _EXTRA_SECTIONS[name] = cls
+        return cls
+
+    return register
+
+
+@dataclasses.dataclass(frozen=True)
+class Params:
+    """All of params.yaml, validated. Core sections are attributes; others via :meth:`get`."""
+
+    base: Base
+    paths: Paths
+    ingest: Ingest
+    validate: Validate
+    split: Split
+    train: Train
+    evaluate: Evaluate
+    extra: dict[str, Any]
+    raw: dict[str, Any]
+
+    def get(self, name: str) -> Any:
+        """A registered non-core section, e.g. ``params.get("promote")``."""
+        if name not in self.extra:
+            raise ParamsError(f"params.yaml: section {name!r} is missing; add it (see README, 'Parameters')")
+        return self.extra[name]
+
+
+# --------------------------------------------------------------------------------------------- loading
+def load_params(path: str | Path = DEFAULT_PARAMS, sections: tuple[str, ...] | None = None) -> Params:
+    """Load and validate ``path``. ``sections`` limits the extra (non-core) sections that must be present."""
+    p = Path(path)
+    if not p.exists():
+        raise ParamsError(f"{p}: params file not found; run from the repository root")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{p}: not valid YAML ({exc})") from exc
+    return parse_params(raw, source=str(p), sections=sections)
+
+
+def parse_params(raw: Mapping[str, Any], source: str = DEFAULT_PARAMS, sections: tuple[str, ...] | None = None) -> Params:
+    """Validate an already-parsed params mapping (see :func:`load_params`)."""
+    if not isinstance(raw, Mapping):
+        raise ParamsError(f"{source}: top level must be a mapping of sections, got {type(raw).__name__}")
+    known = {**CORE_SECTIONS, **_EXTRA_SECTIONS}
+    for key in raw:
+        if key not in known:
+            raise ParamsError(_unknown(source, str(key), known))
+    built: dict[str, Any] = {}
+    for name, cls in CORE_SECTIONS.items():
+        if name not in raw:
+            raise ParamsError(f"{source}: section '{name}' is missing; add it (see README, 'Parameters')")
+        built[name] = _build(cls, raw[name], name, source)
+    extra: dict[str, Any] = {}
+    for name, cls in _EXTRA_SECTIONS.items():
+        if name in raw:
+            extra[name] = _build(cls, raw[name], name, source)
+        elif sections is not None and name in sections:
+            raise ParamsError(f"{source}: section '{name}' is missing; add it (see README, 'Parameters')")
+    return Params(**built, extra=extra, raw=dict(raw))
+
+
+def _unknown(source: str, key: str, known: Mapping[str, Any], prefix: str = "") -> str:
+    dotted = f"{prefix}{key}"
+    close = difflib.get_close_matches(key, list(known), n=1)
+    hint = f"did you mean '{prefix}{close[0]}'? " if close else ""
+    return f"{source}: {dotted}: unknown key; {hint}known keys here: {', '.join(sorted(known))}"
+
+
+def _build(cls: type[T], value: Any, dotted: str, source: str) -> T:
+    if not isinstance(value, Mapping):
+        raise ParamsError(f"{source}: {dotted}: expected a mapping of keys, got {value!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = typing.get_type_hints(cls)
+    for key in value:
+        if key not in fields:
+            raise ParamsError(_unknown(source, str(key), fields, prefix=f"{dotted}."))
+    kwargs: dict[str, Any] = {}
+    for name in fields:
+        if name not in value:
+            raise ParamsError(f"{source}: {dotted}.{name}: missing key; add it to params.yaml")
+        kwargs[name] = _coerce(value[name], hints[name], f"{dotted}.{name}", source)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, dotted: str, source: str) -> Any:  # noqa: PLR0911
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, dotted, source)  # type: ignore[arg-type]
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ParamsError(
+                f"{source}: {dotted}: {value!r} is not allowed; use one of: {', '.join(map(str, choices))}"
+            )
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(hint):
+            try:
+                return _coerce(value, option, dotted, source)
+            except ParamsError as exc:
+                errors.append(exc)
+        raise ParamsError(f"{source}: {dotted}: {value!r} does not fit type {_name(hint)}")
+    if hint is type(None):
+        if value is None:
+            return None
+        raise ParamsError(f"{source}: {dotted}: expected null")
+    if hint is Any:
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ParamsError(f"{source}: {dotted}: expected a list, got {value!r}")
+        (item,) = typing.get_args(hint)
+        return [_coerce(v, item, f"{dotted}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ParamsError(f"{source}: {dotted}: expected a mapping, got {value!r}")
+        return dict(value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    else:  # pragma: no cover - a developer error in this module
+        raise TypeError(f"params.py cannot check type {hint!r} of {dotted}")
+    raise ParamsError(f"{source}: {dotted}: expected {_name(hint)}, got {value!r} ({type(value).__name__})")
+
+
+def _name(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
