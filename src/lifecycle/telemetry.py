@@ -62,6 +62,12 @@ DRIFTED_FEATURES: tuple[str, ...] = (
 )
 STABLE_FEATURES: tuple[str, ...] = ("state_of_charge_pct", "chemistry", "pack_voltage_v")
 
+_LEVELS = {  # category codes -> names
+    "charge_mode": CHARGE_MODES,
+    "chemistry": CHEMISTRIES,
+    "climate_zone": CLIMATE_ZONES,
+    TARGET: CLASSES,
+}
 _FLEETS = {
     "v1": {"year": 2025, "zones": (0.25, 0.40, 0.20, 0.15), "fast": 0.20, "warming": 0.0, "extra_age": 0.0},
     "v2": {"year": 2026, "zones": (0.15, 0.30, 0.30, 0.25), "fast": 0.45, "warming": 2.2, "extra_age": 1.0},
@@ -92,12 +98,13 @@ _GLITCH_VALUES = {
 
 def _validate(rows: int, version: str, rates: dict[str, float]) -> None:
     if version not in _FLEETS:
-        raise ValueError(f"version={version!r} is not a known fleet version; use one of: {', '.join(_FLEETS)}")
+        known = ", ".join(_FLEETS)
+        raise ValueError(f"version={version!r} is not a known fleet version; use one of: {known}")
     if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 1:
         raise ValueError(f"rows={rows!r} must be an integer >= 1; pass a positive count such as rows=50_000")
     for name, rate in rates.items():
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:
-            raise ValueError(f"{name}={rate!r} must be a float in [0, 1); use e.g. {name}=0.01 (0 disables it)")
+            raise ValueError(f"{name}={rate!r} must be a float in [0, 1); use e.g. {name}=0.01 (0 = off)")
 
 
 def _exact_shares(rng: np.random.Generator, n: int, shares: tuple[float, ...]) -> np.ndarray:
@@ -107,7 +114,7 @@ def _exact_shares(rng: np.random.Generator, n: int, shares: tuple[float, ...]) -
 
 
 def _stratified(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Uniform(0, 1) draws, one per stratum of width 1/n, shuffled: fleet-level spread without sampling noise."""
+    """Uniform(0, 1) draws, one per stratum of width 1/n, shuffled: a fleet spread without sampling noise."""
     return (rng.permutation(n) + rng.random(n)) / n
 
 
@@ -117,7 +124,8 @@ def _simulate(rng: np.random.Generator, n: int, fleet: dict) -> dict[str, np.nda
     zone = _exact_shares(rng, n_veh, fleet["zones"])
     age = 0.2 + 4.0 * _stratified(rng, n_veh) + fleet["extra_age"]  # pack age in years on January 1st
     cycles_per_year = 260.0 * np.exp(0.3 * special.ndtri(_stratified(rng, n_veh)))
-    fast_pref = special.betaincinv(10.0 * fleet["fast"], 10.0 * (1.0 - fleet["fast"]), _stratified(rng, n_veh))
+    fast = fleet["fast"]  # fleet share of fast charging; per-vehicle preference ~ Beta with that mean
+    fast_pref = special.betaincinv(10.0 * fast, 10.0 * (1.0 - fast), _stratified(rng, n_veh))
     cell_quality = np.exp(0.25 * special.ndtri(_stratified(rng, n_veh)))  # multiplies the fade rate
     zone_temp = _ZONE_MEAN_C[zone] + fleet["warming"]
 
@@ -129,7 +137,7 @@ def _simulate(rng: np.random.Generator, n: int, fleet: dict) -> dict[str, np.nda
     recorded = (start + t_s.astype("timedelta64[s]")).astype("datetime64[ns]")
 
     z, c, pf = zone[veh], chem[veh], fast_pref[veh]
-    season = np.cos(2.0 * np.pi * (frac - 0.55))  # +1 in mid July, -1 in mid January
+    season = np.cos(2.0 * np.pi * (frac - 0.55))  # +1 in late July, -1 in late January
     ambient = zone_temp[veh] + _ZONE_SWING_C[z] * season + rng.normal(0.0, 4.0, n)
     u = rng.random(n)
     mode = np.where(u < pf, 2, np.where(u < pf + 0.375 * (1.0 - pf), 0, 1))
@@ -213,21 +221,21 @@ def generate(
         data[col][glitch_rows[hit]] = np.asarray(_GLITCH_VALUES[col])[glitch_pick[hit]]
 
     order = np.insert(np.arange(n), rng.integers(0, n + 1, n_dup), rng.integers(0, n, n_dup))
-    labels = {"charge_mode": CHARGE_MODES, "chemistry": CHEMISTRIES, "climate_zone": CLIMATE_ZONES}
-    labels[TARGET] = CLASSES
     frame = {
         "reading_id": _ids(f"{version}-", order, 8),
         "vehicle_id": _ids("EV-", data["vehicle"][order], 5),
     }
     for col in COLUMNS[2:]:
         values = data[col][order]
-        frame[col] = pa.array(labels[col]).take(values).to_pandas() if col in labels else values
+        frame[col] = pa.array(_LEVELS[col]).take(values).to_pandas() if col in _LEVELS else values
     return pd.DataFrame(frame)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: generate a telemetry batch and write it as CSV or Parquet."""
-    parser = argparse.ArgumentParser(prog="python -m lifecycle.telemetry", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", default="v1", choices=sorted(_FLEETS), help="fleet version (default v1)")
     parser.add_argument("--rows", type=int, default=50_000, help="number of rows, duplicates included")
     parser.add_argument("--seed", type=int, default=42, help="random seed")
@@ -237,12 +245,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duplicate-rate", type=float, default=0.005, help="fraction of duplicated rows")
     args = parser.parse_args(argv)
     if args.out.suffix.lower() not in {".csv", ".parquet"}:
-        parser.error(f"--out {args.out} has suffix {args.out.suffix!r}; use a path ending in .csv or .parquet")
+        parser.error(
+            f"--out {args.out}: unsupported suffix {args.out.suffix!r}; end the path in .csv or .parquet"
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     started = time.perf_counter()
     try:
-        df = generate(args.rows, args.version, args.seed, args.missing_rate, args.glitch_rate, args.duplicate_rate)
+        rates = {"missing_rate": args.missing_rate, "glitch_rate": args.glitch_rate}
+        df = generate(args.rows, args.version, args.seed, duplicate_rate=args.duplicate_rate, **rates)
     except ValueError as exc:
         parser.error(str(exc))
     write_table(df, args.out)
