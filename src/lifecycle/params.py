@@ -4,8 +4,8 @@ Every key is declared here once. Loading fails on an unknown key (with a did-you
 value of the wrong type, naming the dotted key, so ``dvc exp run -S train.n_estimatrs=5`` stops with
 ``train.n_estimatrs: unknown key`` instead of silently training the default.
 
-Sections that other modules own (promote, export, score, monitor, serve, notify, ...) register themselves
-with :func:`section`; the loader then checks them too. Unknown top-level sections are errors.
+Every section is declared here, so a change of any key's type is one edit in one place. Unknown top-level
+sections are errors too.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class RandomForest:
 
 @dataclasses.dataclass(frozen=True)
 class LogisticRegression:
-    C: float  # noqa: N815 - scikit-learn's name
+    C: float
     max_iter: int
 
 
@@ -125,31 +125,10 @@ class Evaluate:
     permutation_max_rows: int
 
 
-CORE_SECTIONS: dict[str, type] = {
-    "base": Base,
-    "paths": Paths,
-    "ingest": Ingest,
-    "validate": Validate,
-    "split": Split,
-    "train": Train,
-    "evaluate": Evaluate,
-}
-_EXTRA_SECTIONS: dict[str, type] = {}
-
-
-def section(name: str) -> typing.Callable[[type[T]], type[T]]:
-    """Register a frozen dataclass as the schema of top-level section ``name`` (for modules beyond the core)."""
-
-    def register(cls: type[T]) -> type[T]:
-        _EXTRA_SECTIONS[name] = cls
-        return cls
-
-    return register
-
-
+# A new section: declare its frozen dataclass above, add a field here, add the section to params.yaml.
 @dataclasses.dataclass(frozen=True)
 class Params:
-    """All of params.yaml, validated. Core sections are attributes; others via :meth:`get`."""
+    """All of params.yaml, validated: one attribute per top-level section."""
 
     base: Base
     paths: Paths
@@ -158,19 +137,16 @@ class Params:
     split: Split
     train: Train
     evaluate: Evaluate
-    extra: dict[str, Any]
-    raw: dict[str, Any]
 
-    def get(self, name: str) -> Any:
-        """A registered non-core section, e.g. ``params.get("promote")``."""
-        if name not in self.extra:
-            raise ParamsError(f"params.yaml: section {name!r} is missing; add it (see README, 'Parameters')")
-        return self.extra[name]
+
+def sections() -> dict[str, type]:
+    """Top-level section name -> its dataclass, as :class:`Params` declares them."""
+    return dict(typing.get_type_hints(Params))
 
 
 # --------------------------------------------------------------------------------------------- loading
-def load_params(path: str | Path = DEFAULT_PARAMS, sections: tuple[str, ...] | None = None) -> Params:
-    """Load and validate ``path``. ``sections`` limits the extra (non-core) sections that must be present."""
+def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
+    """Load and validate ``path`` (every section, every key)."""
     p = Path(path)
     if not p.exists():
         raise ParamsError(f"{p}: params file not found; run from the repository root")
@@ -178,29 +154,23 @@ def load_params(path: str | Path = DEFAULT_PARAMS, sections: tuple[str, ...] | N
         raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise ParamsError(f"{p}: not valid YAML ({exc})") from exc
-    return parse_params(raw, source=str(p), sections=sections)
+    return parse_params(raw, source=str(p))
 
 
-def parse_params(raw: Mapping[str, Any], source: str = DEFAULT_PARAMS, sections: tuple[str, ...] | None = None) -> Params:
+def parse_params(raw: Mapping[str, Any], source: str = DEFAULT_PARAMS) -> Params:
     """Validate an already-parsed params mapping (see :func:`load_params`)."""
     if not isinstance(raw, Mapping):
         raise ParamsError(f"{source}: top level must be a mapping of sections, got {type(raw).__name__}")
-    known = {**CORE_SECTIONS, **_EXTRA_SECTIONS}
+    known = sections()
     for key in raw:
         if key not in known:
             raise ParamsError(_unknown(source, str(key), known))
     built: dict[str, Any] = {}
-    for name, cls in CORE_SECTIONS.items():
+    for name, cls in known.items():
         if name not in raw:
             raise ParamsError(f"{source}: section '{name}' is missing; add it (see README, 'Parameters')")
         built[name] = _build(cls, raw[name], name, source)
-    extra: dict[str, Any] = {}
-    for name, cls in _EXTRA_SECTIONS.items():
-        if name in raw:
-            extra[name] = _build(cls, raw[name], name, source)
-        elif sections is not None and name in sections:
-            raise ParamsError(f"{source}: section '{name}' is missing; add it (see README, 'Parameters')")
-    return Params(**built, extra=extra, raw=dict(raw))
+    return Params(**built)
 
 
 def _unknown(source: str, key: str, known: Mapping[str, Any], prefix: str = "") -> str:
@@ -226,7 +196,7 @@ def _build(cls: type[T], value: Any, dotted: str, source: str) -> T:
     return cls(**kwargs)
 
 
-def _coerce(value: Any, hint: Any, dotted: str, source: str) -> Any:  # noqa: PLR0911
+def _coerce(value: Any, hint: Any, dotted: str, source: str) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, dotted, source)  # type: ignore[arg-type]

@@ -101,7 +101,7 @@ def _validate(rows: int, version: str, rates: dict[str, float]) -> None:
         known = ", ".join(_FLEETS)
         raise ValueError(f"version={version!r} is not a known fleet version; use one of: {known}")
     if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 1:
-        raise ValueError(f"rows={rows!r} must be an integer >= 1; pass a positive count such as rows=50_000")
+        raise ValueError(f"rows={rows!r} must be an integer >= 1; use a positive count such as rows=50_000")
     for name, rate in rates.items():
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate < 1.0:
             raise ValueError(f"{name}={rate!r} must be a float in [0, 1); use e.g. {name}=0.01 (0 = off)")
@@ -234,7 +234,9 @@ def generate(
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: generate a telemetry batch and write it as CSV or Parquet."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m lifecycle.telemetry",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", default="v1", choices=sorted(_FLEETS), help="fleet version (default v1)")
     parser.add_argument("--rows", type=int, default=50_000, help="number of rows, duplicates included")
@@ -245,9 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duplicate-rate", type=float, default=0.005, help="fraction of duplicated rows")
     args = parser.parse_args(argv)
     if args.out.suffix.lower() not in {".csv", ".parquet"}:
-        parser.error(
-            f"--out {args.out}: unsupported suffix {args.out.suffix!r}; end the path in .csv or .parquet"
-        )
+        parser.error(f"--out {args.out}: unsupported suffix {args.out.suffix!r}; end the path in .csv or .parquet")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     started = time.perf_counter()

@@ -29,7 +29,7 @@ from lifecycle.params import Evaluate, load_params
 from lifecycle.schema import Schema, read_schema
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 log = logging.getLogger(__name__)
 GRID = np.linspace(0.0, 1.0, 101)
@@ -60,7 +60,12 @@ def importances(model: Any, X: pd.DataFrame, y: pd.Series, cfg: Evaluate, seed: 
     if len(X) > cfg.permutation_max_rows:
         X = X.sample(cfg.permutation_max_rows, random_state=seed)
         y = y.loc[X.index]
-    log.info("permutation importance: %d columns x %d repeats on %d rows", X.shape[1], cfg.permutation_repeats, len(X))
+    log.info(
+        "permutation importance: %d columns x %d repeats on %d rows",
+        X.shape[1],
+        cfg.permutation_repeats,
+        len(X),
+    )
     result = permutation_importance(model, X, y, n_repeats=cfg.permutation_repeats, random_state=seed, n_jobs=1)
     rows = [
         {"feature": str(c), "importance": round(float(m), 6)}
@@ -132,7 +137,14 @@ def evaluate(model: Any, df: pd.DataFrame, schema: Schema, cfg: Evaluate, seed: 
         live.log_sklearn_plot("confusion_matrix", y.astype(str).tolist(), pd.Series(pred).astype(str).tolist())
         roc, pr = one_vs_rest_curves(y, proba, schema.classes)
         live.log_plot("roc", roc, x="fpr", y="tpr", template="class_curves", title="ROC, one vs rest")
-        live.log_plot("precision_recall", pr, x="recall", y="precision", template="class_curves", title="Precision-recall")
+        live.log_plot(
+            "precision_recall",
+            pr,
+            x="recall",
+            y="precision",
+            template="class_curves",
+            title="Precision-recall",
+        )
         figures["confusion_matrix.png"] = _figure_confusion(y, pred, schema.classes)
         figures["roc.png"] = _figure_lines(roc, "fpr", "tpr", "ROC, one vs rest", diagonal=True)
         figures["precision_recall.png"] = _figure_lines(pr, "recall", "precision", "Precision-recall", diagonal=False)
@@ -140,14 +152,35 @@ def evaluate(model: Any, df: pd.DataFrame, schema: Schema, cfg: Evaluate, seed: 
         metrics = score("regression", y, pred)
         sample = np.random.default_rng(seed).permutation(len(y))[:2000]
         actual, predicted = y.to_numpy()[sample], np.asarray(pred)[sample]
-        points = [{"actual": round(float(a), 4), "predicted": round(float(p), 4)} for a, p in zip(actual, predicted, strict=True)]
-        live.log_plot("predicted_vs_actual", points, x="actual", y="predicted", template="scatter", title="Predicted vs actual")
+        points = [
+            {"actual": round(float(a), 4), "predicted": round(float(p), 4)}
+            for a, p in zip(actual, predicted, strict=True)
+        ]
+        live.log_plot(
+            "predicted_vs_actual",
+            points,
+            x="actual",
+            y="predicted",
+            template="scatter",
+            title="Predicted vs actual",
+        )
         resid = [{"predicted": p["predicted"], "residual": round(p["actual"] - p["predicted"], 4)} for p in points]
         live.log_plot("residuals", resid, x="predicted", y="residual", template="scatter", title="Residuals")
-        figures["predicted_vs_actual.png"] = _figure_scatter(actual, predicted, "Predicted vs actual", "actual", "predicted", "diagonal")
-        figures["residuals.png"] = _figure_scatter(predicted, actual - predicted, "Residuals", "predicted", "actual - predicted", "zero")
+        figures["predicted_vs_actual.png"] = _figure_scatter(
+            actual, predicted, "Predicted vs actual", "actual", "predicted", "diagonal"
+        )
+        figures["residuals.png"] = _figure_scatter(
+            predicted, actual - predicted, "Residuals", "predicted", "actual - predicted", "zero"
+        )
     imp = importances(model, X, y, cfg, seed)
-    live.log_plot("importance", imp, x="importance", y="feature", template="bar_horizontal_sorted", title="Permutation importance")
+    live.log_plot(
+        "importance",
+        imp,
+        x="importance",
+        y="feature",
+        template="bar_horizontal_sorted",
+        title="Permutation importance",
+    )
     figures["importance.png"] = _figure_importance(imp)
     for name, value in metrics.items():
         live.log_metric(name, value, plot=False)

@@ -1,6 +1,6 @@
 """Stage ``ingest``: built-in telemetry or the user's CSV/Parquet/S3 file -> raw Parquet + inferred schema.
 
-    python -m lifecycle.stages.ingest --out data/raw/dataset.parquet --schema data/interim/schema.json
+python -m lifecycle.stages.ingest --out data/raw/dataset.parquet --schema data/interim/schema.json
 """
 
 from __future__ import annotations

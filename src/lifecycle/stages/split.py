@@ -1,6 +1,6 @@
 """Stage ``split``: validated rows -> train and test tables; seeded and stratified, or by time.
 
-    python -m lifecycle.stages.split --data VALIDATED --schema SCHEMA --train TRAIN --test TEST
+python -m lifecycle.stages.split --data VALIDATED --schema SCHEMA --train TRAIN --test TEST
 """
 
 from __future__ import annotations
@@ -65,7 +65,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     train, test = split(df, read_schema(args.schema), params.split, params.base.seed)
     write_table(train, args.train)
     write_table(test, args.test)
-    log.info("split %d rows into %d train (%s) and %d test (%s)", len(df), len(train), args.train, len(test), args.test)
+    log.info(
+        "split %d rows into %d train (%s) and %d test (%s)",
+        len(df),
+        len(train),
+        args.train,
+        len(test),
+        args.test,
+    )
 
 
 if __name__ == "__main__":

@@ -68,7 +68,12 @@ def package_versions() -> dict[str, str]:
 
 
 def model_card_data(
-    model_path: Path, data_path: Path, df: pd.DataFrame, schema: Schema, params: Params, train_metrics: dict[str, float]
+    model_path: Path,
+    data_path: Path,
+    df: pd.DataFrame,
+    schema: Schema,
+    params: Params,
+    train_metrics: dict[str, float],
 ) -> dict[str, Any]:
     """The content of model.json (deterministic: no timestamps, hosts, absolute paths or commits)."""
     return {

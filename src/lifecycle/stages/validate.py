@@ -1,6 +1,6 @@
 """Stage ``validate``: Great Expectations checks of schema, nulls and row counts before anything learns.
 
-    python -m lifecycle.stages.validate --data RAW --schema SCHEMA --out VALIDATED --quarantine Q --metrics M
+python -m lifecycle.stages.validate --data RAW --schema SCHEMA --out VALIDATED --quarantine Q --metrics M
 """
 
 from __future__ import annotations
@@ -32,7 +32,9 @@ def build_expectations(schema: Schema, cfg: Validate) -> list[Any]:
         if col.role == "target":
             exps.append(gx.expectations.ExpectColumnValuesToNotBeNull(column=col.name))
         elif col.role in ("numeric", "categorical"):
-            exps.append(gx.expectations.ExpectColumnValuesToNotBeNull(column=col.name, mostly=1 - cfg.max_null_fraction))
+            exps.append(
+                gx.expectations.ExpectColumnValuesToNotBeNull(column=col.name, mostly=1 - cfg.max_null_fraction)
+            )
     return exps
 
 
@@ -40,7 +42,11 @@ def run_checks(df: pd.DataFrame, schema: Schema, cfg: Validate) -> dict[str, Any
     import great_expectations as gx
 
     context = gx.get_context(mode="ephemeral")
-    batch = context.data_sources.add_pandas("pandas").add_dataframe_asset("data").add_batch_definition_whole_dataframe("all")
+    batch = (
+        context.data_sources.add_pandas("pandas")
+        .add_dataframe_asset("data")
+        .add_batch_definition_whole_dataframe("all")
+    )
     suite = context.suites.add(gx.ExpectationSuite(name="data_contract", expectations=build_expectations(schema, cfg)))
     definition = context.validation_definitions.add(gx.ValidationDefinition(name="validate", data=batch, suite=suite))
     result = definition.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
