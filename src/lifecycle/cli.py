@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from lifecycle.errors import LifecycleError
 
@@ -40,3 +42,23 @@ def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None
         log.error("%s interrupted; outputs are unchanged (writes are atomic)", label)
         sys.exit(130)
     log.info("%s done in %.2f s", label, time.perf_counter() - started)
+
+
+@contextmanager
+def heartbeat(what: str, every: float = 10.0, logger: logging.Logger = log) -> Iterator[None]:
+    """Log ``what ... still running (N s)`` every ``every`` seconds until the block ends: progress for long
+    steps (a model fit) that report none of their own."""
+    done = threading.Event()
+    started = time.perf_counter()
+
+    def beat() -> None:
+        while not done.wait(every):
+            logger.info("%s: still running (%.0f s)", what, time.perf_counter() - started)
+
+    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
