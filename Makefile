@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export GX_ANALYTICS_ENABLED := False
 export MPLBACKEND := Agg
 
-.PHONY: help setup run test test-fast lint format bench serve suite report release clean
+.PHONY: help setup run test test-fast lint format bench serve suite report plots release clean
 
 help: ## List the targets, one line each
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}'
@@ -33,11 +33,12 @@ run: setup ## Run the pipeline (dvc repro) on the built-in EV battery telemetry 
 	$(BIN)/dvc repro
 	@echo; $(BIN)/dvc metrics show
 
+# Two pytest workers on two cores: one OpenMP thread each, or HistGradientBoosting oversubscribes the CPU.
 test: setup ## Run the whole test suite (unit, stages, API, end-to-end)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadgroup --durations=20
 
 test-fast: setup ## Run the tests not marked slow
-	$(BIN)/python -m pytest -n 2 -m "not slow"
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -m "not slow"
 
 lint: setup ## ruff check and format check
 	$(BIN)/ruff check src tests bench
@@ -47,8 +48,27 @@ format: setup ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
+suite: setup ## Write a starter data contract for ingest.source from its data (dvc repro ingest first); FORCE=1 overwrites
+	$(BIN)/dvc repro ingest
+	$(BIN)/python -m lifecycle.quality suggest $(if $(FORCE),--force)
+
 bench: setup ## Run the benchmarks in bench/ (ratios against in-process baselines); see docs/benchmarks.md
 	$(BIN)/python bench/pipeline.py
+
+serve: setup ## Serve models/model.joblib over HTTP on PORT (8000) with WORKERS (1); SERVE_* settings: docs/serving.md
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} SERVE_PORT=$(PORT) SERVE_WORKERS=$(WORKERS) $(BIN)/python -m lifecycle.serve
+
+BASE ?= main
+report: setup ## Markdown report of metrics, params and plots vs BASE (default main) in reports/pr/ (the PR comment)
+	$(BIN)/python -m lifecycle.report --base $(BASE) --out reports/pr/report.md --quiet
+	@echo "wrote reports/pr/report.md"
+
+plots: setup ## dvc plots diff vs BASE as an offline HTML page (vega inlined) in reports/plots/index.html
+	$(BIN)/dvc plots diff $(BASE) -o reports/plots
+
+release: setup ## Register the model (GTO) and assign prod when models/promotion.json says promote
+	$(BIN)/python -m lifecycle.registry release $(if $(PUSH),--push)
+	@git diff --quiet -- models/champion.json || { $(BIN)/dvc repro promote && echo "champion updated: commit models/champion.json dvc.lock models/promotion.json, then git push --follow-tags"; }
 
 clean: ## Remove the virtual environment and caches (pipeline outputs stay; dvc checkout restores them)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -108,7 +108,11 @@ def main() -> None:
             started = time.perf_counter()
             env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
             out = subprocess.run(
-                [sys.executable, __file__, "--baseline-only", str(rows)], env=env, capture_output=True, text=True, check=True
+                [sys.executable, __file__, "--baseline-only", str(rows)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             base_s = time.perf_counter() - started
             steps = json.loads(out.stdout.strip().splitlines()[-1])

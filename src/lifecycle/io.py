@@ -22,6 +22,8 @@ import pandas as pd
 from lifecycle.errors import DataError
 
 TABLE_SUFFIXES = (".csv", ".parquet")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 @contextlib.contextmanager
@@ -38,6 +40,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, target)
         with contextlib.suppress(OSError):  # persist the rename itself
             dir_fd = os.open(target.parent, os.O_RDONLY)

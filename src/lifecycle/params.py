@@ -36,6 +36,7 @@ class Base:
 @dataclasses.dataclass(frozen=True)
 class Paths:
     external: str
+    contracts: str  # data contracts, one <dataset>.yaml per dataset (lifecycle.quality)
     raw: str
     schema: str
     validated: str
@@ -44,8 +45,16 @@ class Paths:
     test: str
     model: str
     model_meta: str
+    train_meta: str
+    onnx: str
     metrics: str
     reports: str
+    incoming: str
+    scored: str
+    scored_quarantine: str
+    feedback: str
+    champion: str  # committed record of the prod model's version and metrics; `make release` updates it
+    promotion: str  # the promote stage's decision file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +81,7 @@ class Validate:
     max_null_fraction: float
     max_bad_row_fraction: float
     min_class_rows: int
+    row_expectations_on: Literal["flagged", "all"]  # GE evaluates row-level rules on flagged rows or all rows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,8 +121,24 @@ class Ridge:
 
 
 @dataclasses.dataclass(frozen=True)
+class SearchSpace:
+    """Per model: hyperparameter -> list of values to try (or ``{low, high, log}`` for random search)."""
+
+    hist_gradient_boosting: dict[str, Any]
+    random_forest: dict[str, Any]
+    logistic_regression: dict[str, Any]
+    ridge: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
 class Train:
     model: Literal["hist_gradient_boosting", "random_forest", "logistic_regression", "ridge"]
+    search: Literal["none", "random", "grid"]  # tune train.<model> by cross-validation (lifecycle.search)
+    cv_folds: int
+    search_iterations: int  # random search: candidates drawn
+    search_metric: str | None  # null: f1_macro (classification) / rmse (regression)
+    search_n_jobs: int
+    search_space: SearchSpace
     hist_gradient_boosting: HistGradientBoosting
     random_forest: RandomForest
     logistic_regression: LogisticRegression
@@ -123,6 +149,53 @@ class Train:
 class Evaluate:
     permutation_repeats: int
     permutation_max_rows: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Export:
+    enabled: bool  # false: skip the ONNX conversion; model.json says why and serving uses scikit-learn
+    opset: int  # ONNX default-domain opset the converter targets
+    max_abs_diff: float  # parity: largest |sklearn - onnxruntime| of class probabilities / predictions
+    min_label_agreement: float  # parity (classification): share of test rows with the same label
+
+
+@dataclasses.dataclass(frozen=True)
+class Score:
+    chunk_rows: int  # rows read, validated and predicted at a time: memory is bounded by the chunk, not the file
+    min_rows: int  # a batch with fewer clean rows is an error
+
+
+@dataclasses.dataclass(frozen=True)
+class Monitor:
+    psi_bins: int  # reference-quantile bins of the PSI of numeric features
+    psi_threshold: float  # a feature (numeric or categorical) drifted when its PSI reaches this
+    ks_threshold: float  # ... or its KS statistic reaches this with p < p_value (numeric)
+    js_threshold: float  # ... or its Jensen-Shannon distance reaches this with chi-square p < p_value (categorical)
+    p_value: float
+    max_missing_delta: float  # |missing rate in batch - in reference| that counts as a change
+    prediction_psi_threshold: float  # PSI of the predicted-class shares (or predicted values)
+    min_drifted_features: int  # retrain when at least this many features drifted
+    reference_rows: int  # seeded sample of the training reference (0 = all rows)
+    feedback_metric: str  # metric on the feedback labels, compared with the same metric on the test split
+    max_metric_drop: float  # retrain when feedback_metric is worse than on the test split by more than this
+    min_feedback_rows: int  # fewer labelled rows than this: report the metrics, decide nothing on them
+    fail_on_drift: bool  # true: the monitor stage exits non-zero when it decides to retrain (a gate)
+
+
+@dataclasses.dataclass(frozen=True)
+class Notify:
+    webhook_url: str | None  # Slack-compatible incoming webhook; null = no notifications
+    timeout_seconds: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Promote:
+    """The promotion gate (docs/registry.md). Keys of each map are metric names of lifecycle.metrics."""
+
+    min: dict[str, float]  # scores that must reach at least this value, e.g. {accuracy: 0.85}
+    max: dict[str, float]  # losses that must stay at or below this value, e.g. {log_loss: 0.5}
+    min_improvement: dict[str, float]  # required gain over the champion, in the metric's better direction
+    strict: bool  # true: a reject makes the stage exit non-zero (`dvc repro` stops)
 
 
 # A new section: declare its frozen dataclass above, add a field here, add the section to params.yaml.
@@ -137,6 +210,11 @@ class Params:
     split: Split
     train: Train
     evaluate: Evaluate
+    export: Export
+    score: Score
+    monitor: Monitor
+    notify: Notify
+    promote: Promote
 
 
 def sections() -> dict[str, type]:

@@ -1,81 +1,107 @@
-"""Stage ``validate``: Great Expectations checks of schema, nulls and row counts before anything learns.
+"""Stage ``validate``: the data quality gate. The dataset's contract, checked with Great Expectations.
 
-python -m lifecycle.stages.validate --data RAW --schema SCHEMA --out VALIDATED --quarantine Q --metrics M
+    python -m lifecycle.stages.validate --data RAW --schema SCHEMA --contracts DIR --out VALIDATED \
+        --quarantine Q --metrics M --report-json reports/validation.json --report-md reports/validation.md
+
+The contract is ``<contracts>/<dataset>.yaml`` for ``ingest.source`` (``telemetry.yaml`` for the built-in data;
+see docs/data-quality.md). Rows that break a row-level rule go to ``--quarantine`` with a ``reason``; the clean
+rows to ``--out``. On a table-level failure, or when more than ``validate.max_bad_row_fraction`` of the rows
+were quarantined, the stage exits 1 with every failed rule in the message and leaves ``--out`` and
+``--quarantine`` as they were; the metrics and both reports are written either way, so the failure can be read.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 from collections.abc import Sequence
-from typing import Any
 
 import pandas as pd
 
 from lifecycle import cli
-from lifecycle.errors import GateError
-from lifecycle.io import read_parquet, write_json, write_table
-from lifecycle.params import Validate, load_params
+from lifecycle.errors import DataError
+from lifecycle.io import atomic_path, write_json
+from lifecycle.params import Params, load_params
+from lifecycle.quality import (
+    contract_path,
+    judge,
+    load_contract,
+    prefetch_gx,
+    split_rows,
+    validate_frame,
+    write_reports,
+)
 from lifecycle.schema import Schema, read_schema
 
 log = logging.getLogger(__name__)
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 
-def build_expectations(schema: Schema, cfg: Validate) -> list[Any]:
-    import great_expectations as gx
-
-    exps: list[Any] = [gx.expectations.ExpectTableRowCountToBeBetween(min_value=cfg.min_rows, max_value=cfg.max_rows)]
-    for col in schema.columns:
-        exps.append(gx.expectations.ExpectColumnToExist(column=col.name))
-        if col.role == "target":
-            exps.append(gx.expectations.ExpectColumnValuesToNotBeNull(column=col.name))
-        elif col.role in ("numeric", "categorical"):
-            exps.append(
-                gx.expectations.ExpectColumnValuesToNotBeNull(column=col.name, mostly=1 - cfg.max_null_fraction)
-            )
-    return exps
+def read_raw(path: str) -> pd.DataFrame:
+    """The raw table, with a clear error for a missing, empty or unreadable file."""
+    try:
+        return pd.read_parquet(path)
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: raw data not found; run `dvc repro ingest` first") from exc
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataError(
+            f"{path}: cannot be read as Parquet ({type(exc).__name__}: {exc}); the file is empty or corrupt, "
+            "rerun `dvc repro ingest`"
+        ) from exc
 
 
-def run_checks(df: pd.DataFrame, schema: Schema, cfg: Validate) -> dict[str, Any]:
-    import great_expectations as gx
-
-    context = gx.get_context(mode="ephemeral")
-    batch = (
-        context.data_sources.add_pandas("pandas")
-        .add_dataframe_asset("data")
-        .add_batch_definition_whole_dataframe("all")
-    )
-    suite = context.suites.add(gx.ExpectationSuite(name="data_contract", expectations=build_expectations(schema, cfg)))
-    definition = context.validation_definitions.add(gx.ValidationDefinition(name="validate", data=batch, suite=suite))
-    result = definition.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
-    return result.to_json_dict()
+def check_frame(df: pd.DataFrame, schema: Schema, params: Params, contracts_dir: str | None = None) -> pd.DataFrame:
+    """The gate in memory, no files: the clean rows of ``df``, or a GateError (bench/pipeline.py's baseline)."""
+    contract = load_contract(contract_path(contracts_dir or params.paths.contracts, params.ingest.source))
+    result = validate_frame(df, schema, contract, params.validate, source="in-memory frame")
+    result.raise_if_failed()
+    return result.clean
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--data", required=True)
+    parser.add_argument("--data", required=True, help="raw table (Parquet)")
     parser.add_argument("--schema", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--quarantine", required=True)
+    parser.add_argument("--contracts", required=True, help="directory of <dataset>.yaml data contracts")
+    parser.add_argument("--out", required=True, help="clean rows (Parquet)")
+    parser.add_argument("--quarantine", required=True, help="quarantined rows + reason (Parquet)")
     parser.add_argument("--metrics", required=True)
+    parser.add_argument("--report-json", required=True, help="Great Expectations results + the decision")
+    parser.add_argument("--report-md", required=True, help="readable report")
     args = parser.parse_args(argv)
 
-    cfg = load_params(args.params).validate
+    importing = prefetch_gx()  # overlaps the ~2.5 s import with reading the data
+    try:
+        check(args)
+    finally:
+        importing.join()  # never exit while the import thread runs (it may still write warnings)
+
+
+def check(args: argparse.Namespace) -> None:
+    """Load the contract and the data, run the gate, write metrics and reports, then (if it passed) the data.
+
+    The pandas phase and the Parquet writes (to temporary files) run while Great Expectations is still being
+    imported; the files are renamed into place only after the gate passed, else deleted.
+    """
+    params = load_params(args.params)
+    contract_file = contract_path(args.contracts, params.ingest.source)
+    contract = load_contract(contract_file)
     schema = read_schema(args.schema)
-    df = read_parquet(args.data, "raw data")
-    result = run_checks(df, schema, cfg)
-    failed = [r for r in result["results"] if not r["success"]]
-    metrics = {"success": not failed, "rows_checked": len(df), "rows_quarantined": 0}
-    write_json(args.metrics, metrics)
-    if failed:
-        lines = [f"{r['expectation_config']['type']} {r['expectation_config']['kwargs']}" for r in failed]
-        raise GateError(f"{args.data}: {len(failed)} expectation(s) failed: " + "; ".join(lines))
-    write_table(df.iloc[0:0], args.quarantine)
-    write_table(df, args.out)
-    log.info("validated %d rows of %s -> %s", len(df), args.data, args.out)
+    df = read_raw(args.data)
+    log.info("checking %d rows x %d columns of %s against %s", len(df), df.shape[1], args.data, contract_file)
+
+    split = split_rows(df, contract)
+    hint = f"full result: {args.report_json}; report: {args.report_md}"
+    with atomic_path(args.out) as tmp_out, atomic_path(args.quarantine) as tmp_q:
+        for frame, tmp in ((split.clean, tmp_out), (split.quarantined, tmp_q)):
+            frame.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")  # as lifecycle.io.write_table
+        result = judge(split, schema, contract, params.validate, source=args.data)
+        write_json(args.metrics, result.metrics)
+        write_reports(result, args.report_json, args.report_md, args.quarantine)
+        result.raise_if_failed(hint)  # raising here deletes both temporary files: the last good outputs stay
+    log.info("%s", result.summary(hint))
+    log.info("wrote %d clean rows -> %s, %d quarantined -> %s", len(result.clean), args.out,
+             len(result.quarantined), args.quarantine)  # fmt: skip
 
 
 if __name__ == "__main__":

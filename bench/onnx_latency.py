@@ -1,0 +1,190 @@
+"""Benchmark: the ONNX engine vs scikit-learn in one process, single rows and batches, measured in one run.
+
+    python bench/onnx_latency.py [--rows 20000] [--models hist_gradient_boosting random_forest logistic_regression]
+
+For each model family (params.yaml hyperparameters, trained on ``--rows`` telemetry rows): single-row latency of
+(a) scikit-learn as a server calls it (one dict -> one-row DataFrame -> ``predict_proba``; ``SklearnPredictor``),
+with its default OpenMP threads and limited to one thread,
+(b) the bare ``pipeline.predict`` on a prebuilt one-row DataFrame (the issue's ~5.7 ms figure), and (c)
+``OnnxPredictor.run_one(dict)`` (tensors built from the dict, no DataFrame) and its ``session.run`` alone; then
+batches of 1..10000 rows through both engines (onnxruntime with 1 and 2 threads). Prints median and p99 and the
+ratios sklearn/onnx. Both sides run back to back on the same machine, so the ratios hold when absolute times
+drift. No HTTP here: bench/serve.py measures the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
+
+from lifecycle import telemetry
+from lifecycle.estimators import NEEDS_SCALING, build_model
+from lifecycle.features import build_preprocessor
+from lifecycle.onnx_engine import OnnxPredictor, SklearnPredictor, convert
+from lifecycle.params import load_params
+from lifecycle.schema import Schema, coerce_frame, infer_schema
+
+BATCHES = (1, 10, 100, 1000, 10000)
+
+
+def timings(fn: Callable[[], Any], repeats: int, warmup: int = 20) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - started)
+    return out
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "median_ms": statistics.median(ordered) * 1e3,
+        "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e3,
+    }
+
+
+def records(df: pd.DataFrame, schema: Schema, n: int) -> list[dict[str, Any]]:
+    """What a validated request body holds: plain Python values, None for missing."""
+    rows = df[schema.features].head(n)
+    return rows.astype(object).where(rows.notna(), None).to_dict("records")
+
+
+def bench_model(name: str, rows: int, single_repeats: int, params_path: str) -> dict[str, Any]:
+    params = load_params(params_path)
+    train_cfg = dataclasses.replace(params.train, model=name)
+    raw = telemetry.generate(rows=rows + 5000, version="v1", seed=params.base.seed)
+    schema = infer_schema(raw, telemetry.TARGET, "classification")
+    df = coerce_frame(raw, schema)
+    train, test = df.iloc[:rows], df.iloc[rows:]
+    pipeline = Pipeline(
+        [
+            ("preprocess", build_preprocessor(schema, scale_numeric=name in NEEDS_SCALING)),
+            ("model", build_model(train_cfg, schema.task, params.base.seed)),
+        ]
+    ).fit(train[schema.features], train[schema.target])
+    model = convert(pipeline, schema, params.export.opset)
+    onnx1 = OnnxPredictor.from_bytes(model, schema, threads=1)
+    onnx2 = OnnxPredictor.from_bytes(model, schema, threads=2)
+    sk = SklearnPredictor(pipeline, schema)
+    recs = records(test, schema, 200)
+    one_frame = test[schema.features].head(1)
+
+    it = iter(range(10**9))
+
+    def pick() -> dict[str, Any]:
+        return recs[next(it) % len(recs)]
+
+    result: dict[str, Any] = {"model": name, "train_rows": rows, "onnx_bytes": len(model)}
+    sk_single = timings(lambda: sk.run_one(pick()), max(50, single_repeats // 10))
+    sk_bare = timings(lambda: pipeline.predict(one_frame), max(50, single_repeats // 10))
+    with threadpool_limits(limits=1):  # what the server does: OpenMP threads cost more than they save on one row
+        sk_single_1t = timings(lambda: sk.run_one(pick()), max(50, single_repeats // 10))
+    onnx_single = timings(lambda: onnx1.run_one(pick()), single_repeats)
+    feed = onnx1.feed_one(recs[0])
+    outputs = [o.name for o in onnx1.session.get_outputs()]
+    onnx_session = timings(lambda: onnx1.session.run(outputs, feed), single_repeats)
+    result["single"] = {
+        "sklearn_from_dict": summary(sk_single),
+        "sklearn_from_dict_1_thread": summary(sk_single_1t),
+        "sklearn_bare_predict": summary(sk_bare),
+        "onnx_from_dict": summary(onnx_single),
+        "onnx_session_run_only": summary(onnx_session),
+    }
+    onnx_median = result["single"]["onnx_from_dict"]["median_ms"]
+    result["single"]["ratio_median"] = result["single"]["sklearn_from_dict"]["median_ms"] / onnx_median
+    result["single"]["ratio_median_1_thread"] = (
+        result["single"]["sklearn_from_dict_1_thread"]["median_ms"] / onnx_median
+    )
+    batches = []
+    for n in BATCHES:
+        X = pd.concat([test[schema.features]] * (1 + n // len(test)), ignore_index=True).head(n)
+        repeats = max(3, min(100, 5000 // n))
+        R = records(X, schema, n)
+        s = statistics.median(timings(lambda X=X: sk.run(X), repeats, warmup=2))
+        o1 = statistics.median(timings(lambda X=X: onnx1.run(X), repeats, warmup=2))
+        o2 = statistics.median(timings(lambda X=X: onnx2.run(X), repeats, warmup=2))
+        r1 = statistics.median(timings(lambda R=R: onnx1.run(R), repeats, warmup=2))
+        batches.append(
+            {
+                "rows": n,
+                "sklearn_ms": s * 1e3,
+                "onnx_1t_ms": o1 * 1e3,
+                "onnx_2t_ms": o2 * 1e3,
+                "onnx_1t_dicts_ms": r1 * 1e3,
+                "ratio_1t": s / o1,
+            }
+        )
+    result["batches"] = batches
+    labels, proba = onnx1.run(test[schema.features])
+    expected = pipeline.predict_proba(test[schema.features])
+    result["parity"] = {
+        "rows": len(test),
+        "label_agreement": float(np.mean(labels == pipeline.predict(test[schema.features]))),
+        "max_abs_diff": float(np.abs(proba - expected).max()),
+    }
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=20000, help="telemetry rows to train on")
+    parser.add_argument(
+        "--models", nargs="+", default=["hist_gradient_boosting", "random_forest", "logistic_regression"]
+    )
+    parser.add_argument("--single-repeats", type=int, default=3000)
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--params", default="params.yaml", help="hyperparameters (train.*) and export.opset")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}")
+    results = []
+    for name in args.models:
+        r = bench_model(name, args.rows, args.single_repeats, args.params)
+        results.append(r)
+        single = r["single"]
+        print(f"\n== {name} (trained on {r['train_rows']} rows; model.onnx {r['onnx_bytes'] / 1e6:.2f} MB)")
+        print(f"{'single row':32} {'median ms':>10} {'p99 ms':>10}")
+        for key in (
+            "sklearn_from_dict",
+            "sklearn_from_dict_1_thread",
+            "sklearn_bare_predict",
+            "onnx_from_dict",
+            "onnx_session_run_only",
+        ):
+            print(f"{key:32} {single[key]['median_ms']:10.3f} {single[key]['p99_ms']:10.3f}")
+        print(
+            f"ratio sklearn/onnx (from dict, median): {single['ratio_median']:.0f}x "
+            f"({single['ratio_median_1_thread']:.0f}x against sklearn limited to 1 thread)"
+        )
+        print("batches (DataFrame in; 'dicts' = the same rows as a list of dicts)")
+        print(
+            f"{'rows':>6} {'sklearn ms':>11} {'onnx 1t ms':>11} {'onnx 2t ms':>11} {'dicts 1t ms':>12} {'sk/onnx1t':>10}"
+        )
+        for b in r["batches"]:
+            print(
+                f"{b['rows']:6d} {b['sklearn_ms']:11.2f} {b['onnx_1t_ms']:11.2f} {b['onnx_2t_ms']:11.2f} "
+                f"{b['onnx_1t_dicts_ms']:12.2f} {b['ratio_1t']:9.1f}x"
+            )
+        p = r["parity"]
+        print(f"parity on {p['rows']} rows: label agreement {p['label_agreement']}, max |diff| {p['max_abs_diff']:.2g}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(results, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""The model card (reports/model_card.md): what the model is, what it was trained on, how good it is, whether it
+was promoted, what it is for, and where every byte came from.
+
+Pure functions: :func:`render` turns already-read inputs into Markdown, deterministically (no timestamps, hosts,
+absolute paths or git commits: the commit of a registered model is its registry tag, see docs/registry.md).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+PLOT_TITLES = {
+    "confusion_matrix": "Confusion matrix (test split)",
+    "roc": "ROC, one vs rest",
+    "precision_recall": "Precision-recall",
+    "importance": "Permutation importance",
+    "predicted_vs_actual": "Predicted vs actual",
+    "residuals": "Residuals",
+}
+
+
+def plot_images(plots: Path) -> list[Path]:
+    """The PNG pictures evaluate wrote (``<plots>/images/*.png`` or ``<plots>/*.png``), sorted by name."""
+    folder = plots / "images" if (plots / "images").is_dir() else plots
+    return sorted(folder.glob("*.png")) if folder.is_dir() else []
+
+
+def relative_link(target: Path, card: Path) -> str:
+    """``target`` relative to the card's folder, with forward slashes (a link that works in any clone)."""
+    return Path(os.path.relpath(target, card.parent)).as_posix()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def lineage(lock: Mapping[str, Any], inputs: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(path, md5, stages) of every dependency upstream of ``inputs``, walked through dvc.lock's stages.
+
+    Starts from the stages whose outputs are ``inputs`` and follows each dependency to the stage that wrote it.
+    """
+    stages: Mapping[str, Any] = lock.get("stages") or {}
+    producer: dict[str, str] = {}
+    for name, entry in stages.items():
+        for out in entry.get("outs") or []:
+            producer[str(out.get("path"))] = name
+    seen: set[str] = set()
+    todo = [producer[p] for p in inputs if p in producer]
+    found: dict[str, tuple[str, set[str]]] = {}
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for dep in stages[name].get("deps") or []:
+            path = str(dep.get("path"))
+            md5 = str(dep.get("md5") or dep.get("hash") or dep.get("etag") or "-")
+            found.setdefault(path, (md5, set()))[1].add(name)
+            if path in producer:
+                todo.append(producer[path])
+    return [(path, md5, ", ".join(sorted(users))) for path, (md5, users) in sorted(found.items())]
+
+
+def intended_use(task: str | None, ingest: Mapping[str, Any], target: str | None) -> list[str]:
+    """Intended use and limits: what the model may be used for, and what it must not be trusted with."""
+    source = ingest.get("source")
+    if source == "telemetry":
+        use = (
+            "Flags EV battery packs whose latest telemetry snapshot looks like a developing fault (degradation, "
+            "overheating, cell imbalance), so that a technician inspects the pack. It supports, and does not "
+            "replace, a diagnosis: every alert needs a human look."
+        )
+        data = "simulated EV battery telemetry (`lifecycle.telemetry`, fleet " + str(ingest.get("data_version")) + ")"
+    else:
+        kind = "predicts" if task == "regression" else "classifies"
+        use = f"A model that {kind} `{target}` from the columns listed under Schema, for rows like its training data."
+        data = f"`{source}`"
+    return [
+        use,
+        "",
+        f"- Trained and tested on {data}; the test metrics hold for rows drawn from the same population only.",
+        "- Rows must match the schema below (column names, types, categories); the serving API and the batch "
+        "scorer reject rows that do not.",
+        "- Outside the ranges seen in training (other vehicles, climates, sensors, chemistries, or another "
+        "population) the predictions are extrapolations: watch the drift report (`monitor` stage) and retrain.",
+        "- Not for decisions about people, and not for safety-critical automation without a human in the loop.",
+    ]
+
+
+def _validation_checks(report: Mapping[str, Any], link: str | None) -> list[str]:
+    """The data contract's checks from validate's full report (reports/validation.json)."""
+    verdict = "passed" if report.get("success") else "FAILED"
+    lines = [f"Data contract `{report.get('contract') or '-'}`: {verdict}."]
+    if link:
+        lines[0] += f" Full report: [{Path(link).name}]({link})."
+    lines.append("")
+    lines += [f"- failure: {f}" for f in report.get("failures") or []]
+    checks = report.get("checks") or []
+    if checks:
+        lines += _table(
+            ("rule", "level", "column", "result", "unexpected rows"),
+            (
+                (c.get("rule"), c.get("level"), c.get("column"), "pass" if c.get("success") else "FAIL",
+                 c.get("unexpected_count"))
+                for c in checks
+            ),
+        )  # fmt: skip
+    lines.append("")
+    return lines
+
+
+def render(
+    meta: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    validation: Mapping[str, Any],
+    decision: Mapping[str, Any],
+    lock: Mapping[str, Any],
+    ingest: Mapping[str, Any],
+    inputs: Sequence[str],
+    images: Sequence[str],
+    validation_report: Mapping[str, Any] | None = None,
+    validation_link: str | None = None,
+) -> str:
+    """The model card as Markdown."""
+    model = meta.get("model") or {}
+    data = meta.get("data") or {}
+    schema = meta.get("schema") or {}
+    task = model.get("task") or schema.get("task")
+    target = schema.get("target") or ingest.get("target")
+    champion = decision.get("champion") or {}
+    lines: list[str] = [f"# Model card: {model.get('family', 'model')} ({task})", ""]
+
+    verdict = str(decision.get("decision", "?")).upper()
+    against = f"champion {champion.get('version')}" if champion else "no champion yet"
+    lines += [f"**Decision: {verdict}** (compared with {against}).", ""]
+    for reason in decision.get("reasons") or []:
+        lines.append(f"- rejected: {reason}")
+    if decision.get("reasons"):
+        lines.append("")
+
+    lines += ["## Intended use and limits", "", *intended_use(task, ingest, target), ""]
+
+    lines += ["## Promotion decision", ""]
+    lines += _table(
+        ("metric", "rule", "threshold", "observed", "champion", "result", "detail"),
+        (
+            (c["metric"], c["kind"], c["threshold"], c["observed"], c.get("champion"),
+             "pass" if c["passed"] else "FAIL", c["message"])
+            for c in decision.get("criteria") or []
+        ),
+    )  # fmt: skip
+    lines += ["", "Thresholds are `promote.*` in params.yaml; the champion is models/champion.json.", ""]
+
+    lines += ["## Model", ""]
+    rows: list[tuple[str, Any]] = [
+        ("family", model.get("family")),
+        ("task", task),
+        ("target", target),
+        ("model.joblib sha256", model.get("sha256")),
+        ("size (bytes)", model.get("bytes")),
+        ("seed", model.get("seed")),
+    ]
+    rows += [(f"hyperparameter `{k}`", v) for k, v in sorted((model.get("hyperparameters") or {}).items())]
+    onnx = meta.get("onnx")
+    if isinstance(onnx, Mapping):
+        rows.append(("ONNX copy usable", f"{onnx.get('usable')} {onnx.get('reason') or ''}".strip()))
+    lines += [*_table(("field", "value"), rows), ""]
+
+    lines += ["## Data", ""]
+    rows = [
+        ("source", ingest.get("source")),
+        ("data version", ingest.get("data_version")),
+        ("training file", data.get("file")),
+        ("training rows", data.get("rows")),
+        ("training data sha256", data.get("sha256")),
+    ]
+    rows += [(f"rows with {target} = {k}", v) for k, v in sorted((data.get("target_distribution") or {}).items())]
+    lines += [*_table(("field", "value"), rows), ""]
+
+    lines += ["## Schema", ""]
+    lines += _table(
+        ("column", "role", "type", "categories"),
+        (
+            (c.get("name"), c.get("role"), c.get("dtype"), ", ".join(map(str, c.get("categories") or [])) or None)
+            for c in schema.get("columns") or []
+        ),
+    )
+    if schema.get("classes"):
+        lines += ["", f"Classes: {', '.join(map(str, schema['classes']))}."]
+    lines.append("")
+
+    lines += ["## Metrics", ""]
+    train_metrics = (meta.get("metrics") or {}).get("train") or {}
+    champ_metrics = champion.get("metrics") or {}
+    names = sorted(set(metrics) | set(train_metrics))
+    lines += _table(
+        ("metric", "test (candidate)", "train (candidate)", f"test (champion {champion.get('version', '-')})"),
+        ((n, metrics.get(n), train_metrics.get(n), champ_metrics.get(n)) for n in names),
+    )
+    lines.append("")
+    if images:
+        lines += ["### Plots", ""]
+        for link in images:
+            title = PLOT_TITLES.get(Path(link).stem, Path(link).stem.replace("_", " "))
+            lines += [f"![{title}]({link})", ""]
+
+    lines += ["## Validation summary", ""]
+    lines += _table(
+        ("check", "value"),
+        ((k, v) for k, v in sorted(validation.items()) if not isinstance(v, Mapping | list)),
+    )
+    lines += ["", "Rows that failed row-level checks are in the quarantine file (`paths.quarantine`).", ""]
+    if validation_report:
+        lines += _validation_checks(validation_report, validation_link)
+
+    lines += ["## Lineage", ""]
+    upstream = lineage(lock, inputs)
+    if upstream:
+        lines += ["Data and code hashes as dvc.lock records them for the stages upstream of this card:", ""]
+        data_rows = [r for r in upstream if not r[0].startswith("src/")]
+        code_rows = [r for r in upstream if r[0].startswith("src/")]
+        lines += ["### Data and artifacts", "", *_table(("path", "md5", "used by"), data_rows), ""]
+        lines += ["### Code", "", *_table(("path", "md5", "used by"), code_rows), ""]
+    else:
+        lines += ["dvc.lock has no record of the upstream stages yet (run `dvc repro`).", ""]
+    packages = meta.get("packages") or {}
+    if packages:
+        lines += ["### Packages", "", *_table(("package", "version"), sorted(packages.items())), ""]
+    lines += [
+        "The git commit of a registered version is its registry tag, never stored in this card: "
+        "`gto show model` lists versions and stages; `git rev-list -n 1 model@vX.Y.Z` prints the commit; "
+        "`git checkout model@vX.Y.Z && dvc pull` restores that exact model.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,341 @@
+"""The model registry: GTO git tags over the ``model`` artifact declared in dvc.yaml's ``artifacts:`` section.
+
+    python -m lifecycle.registry release [--push]        # `make release`: register + assign prod on a promote
+    python -m lifecycle.registry show [--stage prod]     # which version is in the stage, its tag and commit
+    python -m lifecycle.registry pull --out DIR          # that version's model.joblib + model.json into DIR
+    python -m lifecycle.registry reset-champion          # forget the champion (e.g. after changing the task)
+
+A version is an annotated tag ``model@vX.Y.Z`` on the commit whose dvc.lock describes the model; a stage is a tag
+``model#prod#N``. The files of a version come from DVC (the local cache, else the ``storage`` remote) at that
+commit, so any clone can materialize the exact bytes. The registry is read outside the DAG only (server start-up,
+the batch scorer, `make release`); the promote stage sees the champion through models/champion.json.
+
+For code (the server and the batch scorer)::
+
+    prod = resolve_prod()                 # ModelVersion(artifact, version, stage, tag, commit, ...)
+    files = prod.materialize("/srv/model")  # ModelFiles(model=/srv/model/model.joblib, meta=.../model.json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lifecycle import cli
+from lifecycle.errors import LifecycleError
+from lifecycle.io import atomic_path, read_json, sha256_file, write_json
+
+log = logging.getLogger(__name__)
+ARTIFACT = "model"
+PROD = "prod"
+FIRST_VERSION = "v1.0.0"
+DEFAULT_PATHS = {
+    "model": "models/model.joblib",
+    "model_meta": "models/model.json",
+    "champion": "models/champion.json",
+    "promotion": "models/promotion.json",
+    "metrics": "metrics",
+}
+EMPTY_CHAMPION = {"artifact": ARTIFACT, "metrics": {}, "model_sha256": None, "task": None, "version": None}
+
+
+class RegistryError(LifecycleError):
+    """The registry has no such version or stage, or a release cannot proceed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFiles:
+    """A materialized model: the fitted pipeline and its card."""
+
+    model: Path
+    meta: Path
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of an artifact, as the registry's git tags describe it."""
+
+    artifact: str
+    version: str
+    tag: str  # the registration tag, e.g. model@v1.2.0
+    commit: str  # the commit the version points at (the git commit of the model)
+    repo: str  # the repository (path or URL) the tags were read from
+    stage: str | None = None  # the stage it was resolved through, e.g. prod
+    stage_tag: str | None = None  # the assignment tag, e.g. model#prod#3
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def materialize(self, dest: str | Path, force: bool = False) -> ModelFiles:
+        """Write this version's model.joblib and model.json into ``dest`` (see :func:`materialize`)."""
+        return materialize(self, dest, force=force)
+
+
+# --------------------------------------------------------------------------------------------- git helpers
+def _git(repo: str | Path, *args: str, check: bool = True) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise RegistryError(f"git {' '.join(args)} failed in {repo}: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc.stdout
+
+
+def _gto() -> Any:
+    import gto.api  # imported lazily: the CLI's `--help` and the dataclasses stay cheap
+
+    return gto.api
+
+
+def paths_at(repo: str | Path, rev: str) -> dict[str, str]:
+    """``paths.*`` of params.yaml as committed at ``rev`` (defaults for keys that version did not have)."""
+    out = dict(DEFAULT_PATHS)
+    proc = subprocess.run(["git", "show", f"{rev}:params.yaml"], cwd=repo, capture_output=True, text=True, check=False)
+    if proc.returncode == 0:
+        raw = yaml.safe_load(proc.stdout) or {}
+        out.update({k: str(v) for k, v in (raw.get("paths") or {}).items() if k in out})
+    return out
+
+
+# --------------------------------------------------------------------------------------------- resolving
+def resolve_prod(stage: str = PROD, repo: str | Path = ".", artifact: str = ARTIFACT) -> ModelVersion:
+    """The version of ``artifact`` currently assigned to ``stage`` ("the prod model")."""
+    from gto.exceptions import GTOException
+
+    try:
+        found = _gto().find_versions_in_stage(str(repo), artifact, stage)
+    except GTOException as exc:  # e.g. ArtifactNotFound: no tag of the artifact at all
+        log.debug("gto: %s", exc)
+        found = None
+    if not found:
+        raise RegistryError(
+            f"{repo}: no version of '{artifact}' is in stage '{stage}'; "
+            f"`gto show {artifact}` lists the registry; `make release` assigns prod to a promoted model"
+        )
+    vstage = found[0] if isinstance(found, list) else found
+    stage_tag = vstage.assignments[-1].tag if getattr(vstage, "assignments", None) else None
+    return ModelVersion(
+        artifact=artifact,
+        version=vstage.version,
+        tag=f"{artifact}@{vstage.version}",
+        commit=vstage.commit_hexsha,
+        repo=str(repo),
+        stage=stage,
+        stage_tag=stage_tag,
+    )
+
+
+def resolve_version(version: str, repo: str | Path = ".", artifact: str = ARTIFACT) -> ModelVersion:
+    """A registered version by name (``v1.2.0``)."""
+    tag = f"{artifact}@{version}"
+    commit = _git(repo, "rev-list", "-n", "1", tag, check=False).strip()
+    if not commit:
+        raise RegistryError(f"{repo}: no tag {tag}; `gto show {artifact}` lists the registered versions")
+    return ModelVersion(artifact=artifact, version=version, tag=tag, commit=commit, repo=str(repo))
+
+
+def _copy_from_dvc(repo: str, path: str, rev: str, dest: Path) -> None:
+    import dvc.api
+
+    try:
+        with dvc.api.open(path, repo=repo, rev=rev, mode="rb") as src, atomic_path(dest) as tmp, open(tmp, "wb") as out:
+            while block := src.read(1 << 20):
+                out.write(block)
+    except LifecycleError:
+        raise
+    except Exception as exc:  # DVC raises many types (missing cache, remote errors, path not found)
+        raise RegistryError(
+            f"cannot read {path} at {rev[:12]} from DVC ({type(exc).__name__}: {exc}); "
+            "check the `storage` remote and its credentials (docs/registry.md), or `dvc push` from the clone that built it"
+        ) from exc
+
+
+def materialize(version: ModelVersion, dest: str | Path, force: bool = False) -> ModelFiles:
+    """``version``'s model.joblib and model.json, byte for byte, into ``dest``; verified by sha256.
+
+    The bytes come from DVC at the version's commit (local cache, else the default remote). Existing files in
+    ``dest`` whose sha256 already matches are kept unless ``force``.
+    """
+    out = Path(dest)
+    paths = paths_at(version.repo, version.commit)
+    model_path, meta_path = out / Path(paths["model"]).name, out / Path(paths["model_meta"]).name
+    if force or not meta_path.exists():
+        _copy_from_dvc(version.repo, paths["model_meta"], version.commit, meta_path)
+    expected = (read_json(meta_path).get("model") or {}).get("sha256")
+    if force or not model_path.exists() or sha256_file(model_path) != expected:
+        _copy_from_dvc(version.repo, paths["model"], version.commit, model_path)
+    actual = sha256_file(model_path)
+    if actual != expected:
+        raise RegistryError(
+            f"{model_path}: sha256 {actual[:12]}... differs from model.sha256 {str(expected)[:12]}... in "
+            f"{meta_path.name} of {version.tag}; the remote holds other bytes than the ones registered"
+        )
+    log.info("materialized %s (%s, commit %s) into %s", version.tag, version.stage or "-", version.commit[:12], out)
+    return ModelFiles(model=model_path, meta=meta_path)
+
+
+def resolve_model(stage: str = PROD, repo: str | Path = ".", dest: str | Path | None = None) -> tuple[Path, Path]:
+    """(model.joblib, model.json) of the version in ``stage``, materialized into ``dest`` (default: a cache
+    folder per version under the system temp dir). The seam used by ``lifecycle.score_prod``."""
+    version = resolve_prod(stage, repo)
+    folder = Path(dest) if dest else Path(tempfile.gettempdir()) / "lifecycle-registry" / version.commit[:12]
+    files = version.materialize(folder)
+    return files.model, files.meta
+
+
+# --------------------------------------------------------------------------------------------- releasing
+def _registered_versions(repo: str | Path, artifact: str) -> list[str]:
+    tags = _git(repo, "tag", "--list", f"{artifact}@v*").split()
+    return [t.split("@", 1)[1] for t in tags]
+
+
+def _check_committed(repo: Path, files: Sequence[str]) -> None:
+    dirty = _git(repo, "status", "--porcelain", "--", *files).strip()
+    if dirty:
+        raise RegistryError(
+            f"uncommitted changes in {', '.join(files)}:\n{dirty}\ncommit them first: the registry tag must point "
+            "at a commit whose dvc.lock describes the released model"
+        )
+
+
+def _check_pipeline_up_to_date(repo: Path, stage: str = "promote") -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", "status", "--json", stage], cwd=repo, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RegistryError(f"`dvc status {stage}` failed in {repo}: {proc.stderr.strip()}")
+    changed = json.loads(proc.stdout or "{}")
+    if changed:
+        raise RegistryError(
+            f"the pipeline up to '{stage}' is not up to date ({', '.join(sorted(changed))} changed); "
+            "run `dvc repro` (or `dvc pull`) and commit dvc.lock before `make release`"
+        )
+
+
+def release(repo: str | Path = ".", push: bool = False, check_pipeline: bool = True) -> dict[str, Any]:
+    """Register the candidate and assign ``prod`` when the promote stage's decision is ``promote``.
+
+    Returns a summary: ``{"action": "rejected"|"unchanged"|"released", "version": ..., ...}``. Writes the champion
+    file on a release (commit it, then `dvc repro promote`: see docs/registry.md).
+    """
+    root = Path(repo)
+    raw = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")) or {}
+    paths = DEFAULT_PATHS | {k: str(v) for k, v in (raw.get("paths") or {}).items() if k in DEFAULT_PATHS}
+    _check_committed(root, ["dvc.yaml", "dvc.lock", "params.yaml", paths["champion"], paths["promotion"]])
+    if check_pipeline:
+        _check_pipeline_up_to_date(root)
+    decision = read_json(root / paths["promotion"])
+    if decision.get("decision") != "promote":
+        reasons = "; ".join(decision.get("reasons") or []) or "no reason recorded"
+        log.warning("not released: the promote stage rejected the candidate (%s); prod is unchanged", reasons)
+        return {"action": "rejected", "reasons": decision.get("reasons") or []}
+    meta = read_json(root / paths["model_meta"])
+    candidate = decision.get("candidate") or {}
+    sha = (meta.get("model") or {}).get("sha256")
+    if sha != candidate.get("model_sha256"):
+        raise RegistryError(
+            f"{paths['model_meta']} (model.sha256 {str(sha)[:12]}...) is not the model {paths['promotion']} "
+            "decided on; run `dvc repro` and commit"
+        )
+    champion = read_json(root / paths["champion"])
+    if champion.get("version") and champion.get("model_sha256") == sha:
+        log.info("model %s... is already the champion %s: nothing to release", sha[:12], champion["version"])
+        return {"action": "unchanged", "version": champion["version"]}
+
+    from gto.exceptions import GTOException
+
+    api = _gto()
+    first = not _registered_versions(root, ARTIFACT)
+    note = ", ".join(f"{k}={v}" for k, v in sorted((candidate.get("metrics") or {}).items()))
+    try:
+        reg = api.register(
+            str(root), ARTIFACT, ref="HEAD", version=FIRST_VERSION if first else None, bump_minor=not first,
+            message=f"model {sha[:12]}: {note}",
+        )  # fmt: skip
+        version = reg.version
+        assignment = api.assign(str(root), ARTIFACT, PROD, version=version, message=f"promoted: {note}")
+    except GTOException as exc:
+        raise RegistryError(f"gto could not register/assign {ARTIFACT} at HEAD: {exc}") from exc
+    tags = [f"{ARTIFACT}@{version}", assignment.tag]
+    write_json(
+        root / paths["champion"],
+        {
+            "artifact": ARTIFACT,
+            "metrics": dict(sorted((candidate.get("metrics") or {}).items())),
+            "model_sha256": sha,
+            "task": candidate.get("task"),
+            "version": version,
+        },
+    )
+    log.info("registered %s and assigned %s (%s); updated %s", tags[0], PROD, tags[1], paths["champion"])
+    if push:
+        _git(root, "push", "origin", *tags)
+        log.info("pushed tags %s", ", ".join(tags))
+    return {"action": "released", "version": version, "tags": tags, "champion": paths["champion"]}
+
+
+def reset_champion(repo: str | Path = ".") -> Path:
+    """Write an empty champion file: the next candidate is compared with thresholds only."""
+    path = Path(repo) / paths_at(repo, "HEAD")["champion"]
+    write_json(path, EMPTY_CHAMPION)
+    return path
+
+
+# --------------------------------------------------------------------------------------------- CLI
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m lifecycle.registry", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repo", default=".", help="repository holding the registry tags (default: here)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rel = sub.add_parser("release", help="register + assign prod when models/promotion.json says promote")
+    rel.add_argument("--push", action="store_true", help="push the new tags to origin")
+    rel.add_argument("--no-check", action="store_true", help="skip the `dvc status` check of the pipeline")
+    show = sub.add_parser("show", help="print the version in a stage as JSON")
+    show.add_argument("--stage", default=PROD)
+    pull = sub.add_parser("pull", help="materialize the version in a stage (or --version) into --out")
+    pull.add_argument("--stage", default=PROD)
+    pull.add_argument("--version", default=None, help="a registered version (vX.Y.Z) instead of a stage")
+    pull.add_argument("--out", required=True)
+    sub.add_parser("reset-champion", help="empty models/champion.json")
+    args = parser.parse_args(argv)
+
+    if args.command == "release":
+        result = release(args.repo, push=args.push, check_pipeline=not args.no_check)
+    elif args.command == "show":
+        result = resolve_prod(args.stage, args.repo).to_dict()
+    elif args.command == "pull":
+        version = resolve_version(args.version, args.repo) if args.version else resolve_prod(args.stage, args.repo)
+        files = version.materialize(args.out, force=True)
+        result = version.to_dict() | {"model": str(files.model), "meta": str(files.meta)}
+    else:
+        result = {"champion": str(reset_champion(args.repo))}
+    json.dump(result, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    cli.run(main, name="registry")
+
+
+__all__ = [
+    "ARTIFACT",
+    "PROD",
+    "ModelFiles",
+    "ModelVersion",
+    "RegistryError",
+    "materialize",
+    "release",
+    "reset_champion",
+    "resolve_model",
+    "resolve_prod",
+    "resolve_version",
+]

@@ -1,0 +1,191 @@
+"""Hyperparameter search inside training: ``train.search`` = none | random | grid.
+
+Candidates come from ``train.search_space.<model>`` (hyperparameter -> list of values; for ``random`` also
+``{low, high, log}`` ranges), each scored by k-fold cross-validation on the train split (``train.cv_folds``,
+stratified for classification, shuffled with ``base.seed``) on ``train.search_metric``. The best candidate's values
+override ``train.<model>`` for the final fit; the summary goes to model.json and every candidate's scores to the
+CV results file. Nothing volatile (fit times are left out), so the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV, StratifiedKFold
+from sklearn.pipeline import Pipeline
+
+from lifecycle import params as params_module
+from lifecycle.errors import DataError, ParamsError
+from lifecycle.metrics import CLASSIFICATION, LOSSES, REGRESSION
+from lifecycle.params import Train
+
+log = logging.getLogger(__name__)
+SOURCE = "params.yaml"
+STEP = "model"  # the estimator's step name in the training pipeline: its params are ``model__<name>``
+# Our metric names -> scikit-learn scorer names (losses are negated by scikit-learn; we flip them back).
+SCORERS = {
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced_accuracy",
+    "f1_macro": "f1_macro",
+    "roc_auc": "roc_auc_ovr",
+    "log_loss": "neg_log_loss",
+    "rmse": "neg_root_mean_squared_error",
+    "mae": "neg_mean_absolute_error",
+    "r2": "r2",
+}
+DEFAULT_METRIC = {"classification": "f1_macro", "regression": "rmse"}
+
+
+def search_metric(train: Train, task: str) -> str:
+    """The metric the search optimises: ``train.search_metric`` or the task's default (f1_macro / rmse)."""
+    name = train.search_metric or DEFAULT_METRIC[task]
+    allowed = CLASSIFICATION if task == "classification" else REGRESSION
+    if name not in allowed:
+        raise ParamsError(
+            f"{SOURCE}: train.search_metric: {name!r} is not a {task} metric; use one of: {', '.join(allowed)}"
+        )
+    return name
+
+
+def search_space(train: Train) -> dict[str, Any]:
+    """``train.search_space.<model>`` checked against the model's hyperparameters and their types, as
+    scikit-learn wants it: ``model__<name>`` -> list of values (or a scipy distribution for ``random``)."""
+    model = train.model
+    dotted = f"train.search_space.{model}"
+    raw = getattr(train.search_space, model)
+    if not raw:
+        raise ParamsError(
+            f"{SOURCE}: {dotted}: empty, but train.search is {train.search!r}; list values to try, "
+            f"e.g. {{{next(iter(_hints(train)))}: [...]}}, or set train.search: none"
+        )
+    hints = _hints(train)
+    space: dict[str, Any] = {}
+    for name, values in raw.items():
+        key = f"{dotted}.{name}"
+        if name not in hints:
+            raise ParamsError(f"{SOURCE}: {key}: not a hyperparameter of {model}; known: {', '.join(hints)}")
+        if isinstance(values, Mapping):
+            space[f"{STEP}__{name}"] = _distribution(values, hints[name], key, train.search)
+        elif isinstance(values, list) and values:
+            space[f"{STEP}__{name}"] = [
+                params_module._coerce(v, hints[name], f"{key}[{i}]", SOURCE) for i, v in enumerate(values)
+            ]
+        else:
+            raise ParamsError(
+                f"{SOURCE}: {key}: expected a non-empty list of values (or {{low, high}}), got {values!r}"
+            )
+    return space
+
+
+def _hints(train: Train) -> dict[str, Any]:
+    return typing.get_type_hints(type(getattr(train, train.model)))
+
+
+def _distribution(spec: Mapping[str, Any], hint: Any, key: str, method: str) -> Any:
+    """``{low, high, log}`` -> a scipy distribution (uniform or log-uniform; integers for int hyperparameters)."""
+    if method != "random":
+        raise ParamsError(f"{SOURCE}: {key}: a {{low, high}} range needs train.search: random; grid needs a list")
+    unknown = set(spec) - {"low", "high", "log"}
+    low, high, use_log = spec.get("low"), spec.get("high"), bool(spec.get("log", False))
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
+    if unknown or not numbers or not low < high or (use_log and low <= 0):
+        raise ParamsError(
+            f"{SOURCE}: {key}: a range is {{low: number, high: number, log: bool}} with low < high "
+            f"(and low > 0 when log), got {dict(spec)!r}"
+        )
+    integer = int in typing.get_args(hint) or hint is int
+    if integer:
+        if use_log:
+            raise ParamsError(f"{SOURCE}: {key}: log ranges are for float hyperparameters; drop log or list values")
+        return stats.randint(int(low), int(high) + 1)
+    return stats.loguniform(low, high) if use_log else stats.uniform(low, high - low)
+
+
+def folds(y: pd.Series, task: str, n_folds: int, seed: int) -> KFold | StratifiedKFold:
+    """Shuffled k-fold splitter (stratified for classification); every class needs ``n_folds`` rows."""
+    if n_folds < 2:
+        raise ParamsError(f"{SOURCE}: train.cv_folds: {n_folds} is too small; cross-validation needs 2 or more")
+    if len(y) < n_folds:
+        raise DataError(f"train split has {len(y)} rows, fewer than train.cv_folds={n_folds}; lower cv_folds")
+    if task == "classification":
+        counts = y.value_counts()
+        if counts.min() < n_folds:
+            raise DataError(
+                f"train split: class {counts.idxmin()!r} of the target has {int(counts.min())} rows, fewer than "
+                f"train.cv_folds={n_folds}; lower train.cv_folds or add rows of that class"
+            )
+        return StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return KFold(n_splits=n_folds, shuffle=True, random_state=seed)
+
+
+def run_search(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, train: Train, task: str, seed: int) -> dict:
+    """Cross-validate the candidates of ``train.search_space.<model>`` on an unfitted ``pipeline``.
+
+    Returns ``{"method", "metric", "cv_folds", "best_params", "best_score", "candidates": [...]}`` with scores in
+    the metric's own sign (losses positive, lower is better); ``{"method": "none", "best_params": {}}`` when
+    ``train.search`` is none. ``pipeline`` itself is not fitted (the caller refits it with the best params).
+    """
+    if train.search == "none":
+        return {"method": "none", "best_params": {}}
+    metric = search_metric(train, task)
+    space = search_space(train)
+    cv = folds(y, task, train.cv_folds, seed)
+    common = {"scoring": SCORERS[metric], "cv": cv, "n_jobs": train.search_n_jobs, "refit": False}
+    if train.search == "grid":
+        searcher: GridSearchCV | RandomizedSearchCV = GridSearchCV(pipeline, space, error_score="raise", **common)
+    else:
+        searcher = RandomizedSearchCV(
+            pipeline, space, n_iter=train.search_iterations, random_state=seed, error_score="raise", **common
+        )
+    log.info("%s search of %s: %s on %d folds, %s", train.search, train.model, metric, train.cv_folds, sorted(space))
+    try:
+        searcher.fit(X, y)
+    except (ValueError, TypeError) as exc:
+        raise ParamsError(
+            f"{SOURCE}: train.search_space.{train.model}: a candidate failed to fit ({exc}); fix its values"
+        ) from exc
+    return summarize(searcher.cv_results_, metric, train)
+
+
+def summarize(cv_results: Mapping[str, Any], metric: str, train: Train) -> dict:
+    """scikit-learn's ``cv_results_`` -> a deterministic, JSON-ready summary (no fit times)."""
+    sign = -1.0 if metric in LOSSES else 1.0
+    n_folds = train.cv_folds
+    candidates = []
+    for i, candidate in enumerate(cv_results["params"]):
+        fold_scores = [sign * float(cv_results[f"split{k}_test_score"][i]) for k in range(n_folds)]
+        candidates.append(
+            {
+                "rank": int(cv_results["rank_test_score"][i]),
+                "params": {k.removeprefix(f"{STEP}__"): _plain(v) for k, v in candidate.items()},
+                "mean": round(float(np.mean(fold_scores)), 6),
+                "std": round(float(np.std(fold_scores)), 6),
+                "folds": [round(s, 6) for s in fold_scores],
+            }
+        )
+    candidates.sort(key=lambda c: c["rank"])  # stable: ties keep the order they were tried in
+    best = candidates[0]
+    log.info("best of %d candidates: %s = %.4f with %s", len(candidates), metric, best["mean"], best["params"])
+    return {
+        "method": train.search,
+        "metric": metric,
+        "cv_folds": n_folds,
+        "best_params": best["params"],
+        "best_score": best["mean"],
+        "candidates": candidates,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars (sampled from distributions) -> Python numbers, floats rounded for stable JSON."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return round(value, 6)
+    return value

@@ -1,0 +1,1 @@
+"""The prediction API (FastAPI) for the trained model; see docs/serving.md."""

@@ -1,0 +1,203 @@
+"""Request and response models, GENERATED from the training schema in model.json.
+
+One record is a ``TypedDict`` with one key per column the model was trained with:
+
+- numeric features: a JSON number (not a string, not a boolean), finite, within the feature's limits when they
+  are known (``SERVE_NUMERIC_LIMITS``, or the built-in telemetry's physical limits), or ``null`` for a missing
+  reading (imputed like in training);
+- categorical features: one of the categories seen in training (a ``Literal``), or ``null``;
+- identifier and datetime columns: optional, carried into the prediction log (ids let monitoring join labels
+  that arrive later);
+- anything else: rejected (``extra="forbid"``), so serving never accepts what training never saw without saying so.
+
+Every feature key is required; a ``null`` says "missing" explicitly. Validated records are plain dicts, so the
+predictors get them without copying.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, NotRequired, Required
+
+from annotated_types import Ge, Le
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Field, Strict, StringConstraints, TypeAdapter, create_model
+from typing_extensions import TypedDict
+
+from lifecycle.schema import Schema
+
+IdValue = Annotated[str, StringConstraints(max_length=256)] | Annotated[int, Strict()]
+
+
+def numeric_limits(
+    schema: Schema, overrides: Mapping[str, tuple[float, float]], builtin: bool = True
+) -> dict[str, tuple[float, float]]:
+    """The allowed ``(low, high)`` of each numeric feature that has limits: ``overrides`` first, then (when
+    ``builtin``) the telemetry simulator's physical limits for its own column names. Unknown names are errors."""
+    unknown = sorted(set(overrides) - set(schema.numeric))
+    if unknown:
+        raise ValueError(
+            f"SERVE_NUMERIC_LIMITS names {unknown}, which are not numeric features of the model "
+            f"({', '.join(schema.numeric)})"
+        )
+    limits: dict[str, tuple[float, float]] = {}
+    if builtin:
+        from lifecycle.telemetry import PHYSICAL_LIMITS
+
+        limits.update({k: v for k, v in PHYSICAL_LIMITS.items() if k in schema.numeric})
+    limits.update({k: (float(lo), float(hi)) for k, (lo, hi) in overrides.items()})
+    return limits
+
+
+def _numeric_type(limits: tuple[float, float] | None) -> Any:
+    constraints: list[Any] = [Strict(), AllowInfNan(False)]
+    if limits is not None:
+        low, high = limits
+        if math.isfinite(low):
+            constraints.append(Ge(low))
+        if math.isfinite(high):
+            constraints.append(Le(high))
+    return Annotated[float, *constraints] | None
+
+
+def record_type(schema: Schema, limits: Mapping[str, tuple[float, float]]) -> type:
+    """The ``TypedDict`` of one request record (see the module doc)."""
+    fields: dict[str, Any] = {}
+    for column in schema.columns:
+        if column.role == "numeric":
+            fields[column.name] = Required[_numeric_type(limits.get(column.name))]
+        elif column.role == "categorical":
+            fields[column.name] = Required[Literal[tuple(column.categories)] | None]  # type: ignore[valid-type]
+        elif column.role == "identifier":
+            fields[column.name] = NotRequired[IdValue | None]
+        elif column.role == "datetime":
+            fields[column.name] = NotRequired[dt.datetime | None]
+    record = TypedDict("Record", fields)  # type: ignore[misc]  # functional form: any column name is a key
+    record.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+    return record
+
+
+# --------------------------------------------------------------------------------------------- envelopes
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    role: Literal["champion", "challenger"]
+    engine: str
+
+
+class PredictResponse(BaseModel):
+    request_id: str
+    model: ModelInfo
+    predictions: list[Any] = Field(description="one label (classification) or value (regression) per record")
+    probabilities: list[dict[str, float]] | None = Field(
+        default=None, description="classification: one {class: probability} per record"
+    )
+
+
+class ErrorItem(BaseModel):
+    field: str
+    value: Any = None
+    rule: str
+
+
+class ErrorResponse(BaseModel):
+    error: str
+    errors: list[ErrorItem] = []
+    error_count: int = 0
+
+
+class V1Response(BaseModel):
+    predictions: list[Any]
+
+
+V2Datatype = Literal[
+    "BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "FP16", "FP32", "FP64", "BYTES"
+]
+
+
+class V2Tensor(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    shape: list[Annotated[int, Ge(0)]]
+    datatype: V2Datatype
+    parameters: dict[str, Any] | None = None
+    data: list[Any]
+
+
+class V2RequestedOutput(BaseModel):
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class V2Request(BaseModel):
+    """Open Inference Protocol inference request: one tensor per feature column, named like the column."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: list[V2Tensor] = Field(min_length=1)
+    outputs: list[V2RequestedOutput] | None = None
+
+
+class V2OutputTensor(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: str
+    data: list[Any]
+
+
+class V2Response(BaseModel):
+    model_name: str
+    model_version: str | None = None
+    id: str
+    parameters: dict[str, Any] | None = None
+    outputs: list[V2OutputTensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class RequestModels:
+    """What the app needs, generated once per (schema, limits, max_rows)."""
+
+    record: type
+    predict_request: type[BaseModel]
+    v1_request: type[BaseModel]
+    records: TypeAdapter  # list[record], for V1/V2 bodies converted to records
+    limits: dict[str, tuple[float, float]]
+
+
+def request_models(schema: Schema, limits: Mapping[str, tuple[float, float]], max_rows: int) -> RequestModels:
+    record = record_type(schema, limits)
+    example = example_record(schema, limits)
+    forbid = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"records": [example]}]})
+    predict_request = create_model(
+        "PredictRequest",
+        __config__=forbid,
+        records=(list[record], Field(min_length=1, max_length=max_rows)),  # type: ignore[valid-type]
+    )
+    v1_request = create_model(
+        "V1PredictRequest",
+        __config__=ConfigDict(extra="forbid", json_schema_extra={"examples": [{"instances": [example]}]}),
+        instances=(
+            list[dict[str, Any] | list[Any]],
+            Field(
+                min_length=1,
+                max_length=max_rows,
+                description="records (objects) or rows of feature values in the order of GET /v2/models/<name>",
+            ),
+        ),
+    )
+    return RequestModels(record, predict_request, v1_request, TypeAdapter(list[record]), dict(limits))  # type: ignore[valid-type]
+
+
+def example_record(schema: Schema, limits: Mapping[str, tuple[float, float]]) -> dict[str, Any]:
+    """A valid record for the docs: the middle of each numeric range (or 0), the first category."""
+    out: dict[str, Any] = {}
+    for column in schema.columns:
+        if column.role == "numeric":
+            low, high = limits.get(column.name, (0.0, 0.0))
+            out[column.name] = round((low + high) / 2, 3) if math.isfinite(low + high) else 0.0
+        elif column.role == "categorical":
+            out[column.name] = column.categories[0] if column.categories else None
+    return out

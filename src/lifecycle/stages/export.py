@@ -1,0 +1,111 @@
+"""Stage ``export``: package the trained model; convert it to ONNX and prove parity on the test split.
+
+    python -m lifecycle.stages.export --model MODEL.joblib --train-meta TRAIN.json --data TEST --schema SCHEMA
+        --onnx MODEL.onnx --meta MODEL.json
+
+Writes MODEL.json = TRAIN.json (unchanged keys: model.sha256, data, packages, schema, metrics) plus an ``onnx``
+section: file, usable, sha256, bytes, opsets, package versions, the parity report (rows, label agreement,
+largest absolute difference, the ``export.*`` thresholds, passed) and the reason when not usable.
+
+MODEL.onnx is always written (DVC needs every output): the ONNX graph when it converted and passed parity, else
+an empty file (0 bytes) with ``onnx.usable: false`` and the reason in MODEL.json. A model that cannot be converted
+or fails parity does not fail the stage: serving falls back to scikit-learn and says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from lifecycle import cli
+from lifecycle.errors import DataError
+from lifecycle.io import read_json, read_parquet, sha256_file, write_bytes, write_json
+from lifecycle.onnx_engine import export_pipeline
+from lifecycle.params import Export, load_params
+from lifecycle.schema import read_schema
+
+log = logging.getLogger(__name__)
+
+
+def load_model(model_path: Path, train_meta: dict[str, Any]) -> Any:
+    """Load the joblib pipeline, refusing one whose sha256 is not the one train recorded."""
+    if not model_path.exists():
+        raise DataError(f"{model_path}: model not found; run `dvc repro train` first")
+    expected = train_meta.get("model", {}).get("sha256")
+    actual = sha256_file(model_path)
+    if actual != expected:
+        raise DataError(
+            f"{model_path}: sha256 {actual[:12]}... does not match model.sha256 {str(expected)[:12]}... in the "
+            "train metadata; the two files come from different runs, rerun `dvc repro train`"
+        )
+    return joblib.load(model_path)
+
+
+def package(train_meta: dict[str, Any], onnx_path: Path, model: bytes | None, report: dict[str, Any]) -> dict:
+    """model.json: the train metadata, untouched, plus the ``onnx`` section."""
+    if "onnx" in train_meta:
+        raise DataError("the train metadata already has an 'onnx' key; it must come from the train stage only")
+    section = {"file": onnx_path.name, "sha256": None, "bytes": 0} | report
+    if model is not None:
+        section["sha256"] = sha256_file(onnx_path)
+        section["bytes"] = onnx_path.stat().st_size
+    return train_meta | {"onnx": section}
+
+
+def run(
+    model_path: Path, train_meta_path: Path, data: Path, schema_path: Path, onnx_path: Path, meta: Path, cfg: Export
+) -> dict[str, Any]:
+    """Read the inputs, export, write model.onnx and model.json; return model.json's content."""
+    train_meta = read_json(train_meta_path)
+    schema = read_schema(schema_path)
+    pipeline = load_model(model_path, train_meta)
+    df = read_parquet(data, "test split")
+    if df.empty:
+        raise DataError(f"{data}: test split has no rows, parity cannot be checked; rerun `dvc repro split`")
+    absent = [c for c in schema.features if c not in df.columns]
+    if absent:
+        raise DataError(f"{data}: test split lacks feature column(s) {absent}; rerun `dvc repro split`")
+    log.info("exporting %s; parity on %d test rows from %s", model_path, len(df), data)
+    model, report = export_pipeline(
+        pipeline,
+        schema,
+        df[schema.features],
+        enabled=cfg.enabled,
+        opset=cfg.opset,
+        max_abs_diff=cfg.max_abs_diff,
+        min_label_agreement=cfg.min_label_agreement,
+    )
+    write_bytes(onnx_path, model if model is not None else b"")
+    content = package(train_meta, onnx_path, model, report)
+    write_json(meta, content)
+    if model is None:
+        log.warning(
+            "ONNX not usable (%s): wrote an empty %s; serving will use scikit-learn", report["reason"], onnx_path
+        )
+    else:
+        log.info("wrote %s (%d bytes); parity %s", onnx_path, len(model), report["parity"])
+    log.info("wrote %s", meta)
+    return content
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument("--train-meta", required=True, type=Path)
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--schema", required=True, type=Path)
+    parser.add_argument("--onnx", required=True, type=Path)
+    parser.add_argument("--meta", required=True, type=Path)
+    args = parser.parse_args(argv)
+    cfg = load_params(args.params).export
+    run(args.model, args.train_meta, args.data, args.schema, args.onnx, args.meta, cfg)
+
+
+if __name__ == "__main__":
+    cli.run(main)

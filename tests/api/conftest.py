@@ -1,0 +1,135 @@
+"""Fixtures for the API tests: small trained models written the way the pipeline writes them.
+
+``trained_models`` fits a champion (HistGradientBoosting, 30 iterations) and a challenger (logistic regression) on
+3000 simulated telemetry rows with the train stage's ``fit`` and ``model_card_data``, and packages each with the
+export stage's ``run`` (ONNX + parity report in model.json). About 5 s, once per session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from threadpoolctl import threadpool_limits
+
+from lifecycle import telemetry
+from lifecycle.io import atomic_path, write_json, write_table
+from lifecycle.params import load_params
+from lifecycle.schema import coerce_frame, infer_schema
+from lifecycle.serve.app import create_app
+from lifecycle.serve.settings import Settings
+from lifecycle.stages import export, train
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    directory: Path
+    model: Path
+    meta: Path
+    onnx: Path
+
+    def settings(self, **overrides: Any) -> dict[str, Any]:
+        return {"model_path": self.model, "meta_path": self.meta, "onnx_path": self.onnx} | overrides
+
+
+def _fit(directory: Path, family: str, df: pd.DataFrame, test: pd.DataFrame, schema: Any) -> Trained:
+    params = load_params(ROOT / "params.yaml")
+    hgb = dataclasses.replace(params.train.hist_gradient_boosting, max_iter=30)
+    params = dataclasses.replace(
+        params, train=dataclasses.replace(params.train, model=family, hist_gradient_boosting=hgb)
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    data_path, test_path, schema_path = (
+        directory / "train.parquet",
+        directory / "test.parquet",
+        directory / "schema.json",
+    )
+    write_table(df, data_path)
+    write_table(test, test_path)
+    write_json(schema_path, schema.to_dict())
+    pipeline, metrics = train.fit(df, schema, params)
+    model_path = directory / "model.joblib"
+    with atomic_path(model_path) as tmp:
+        joblib.dump(pipeline, tmp, compress=3)
+    write_json(directory / "train.json", train.model_card_data(model_path, data_path, df, schema, params, metrics))
+    onnx_path, meta_path = directory / "model.onnx", directory / "model.json"
+    export.run(model_path, directory / "train.json", test_path, schema_path, onnx_path, meta_path, params.export)
+    return Trained(directory, model_path, meta_path, onnx_path)
+
+
+@pytest.fixture(scope="session")
+def telemetry_frames() -> tuple[pd.DataFrame, pd.DataFrame, Any]:
+    raw = telemetry.generate(rows=3000, seed=7)
+    schema = infer_schema(raw, telemetry.TARGET, "classification", id_columns=telemetry.ID_COLUMNS)
+    df = coerce_frame(raw, schema)
+    return df.iloc[:2400].reset_index(drop=True), df.iloc[2400:].reset_index(drop=True), schema
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory: pytest.TempPathFactory, telemetry_frames: Any) -> dict[str, Trained]:
+    train_df, test_df, schema = telemetry_frames
+    root = tmp_path_factory.mktemp("models")
+    with threadpool_limits(1):  # OpenMP on a busy 2-core machine: 1 thread fits HGB ~20x faster
+        return {
+            "champion": _fit(root / "champion", "hist_gradient_boosting", train_df, test_df, schema),
+            "challenger": _fit(root / "challenger", "logistic_regression", train_df, test_df, schema),
+        }
+
+
+@pytest.fixture(scope="session")
+def champion(trained_models: dict[str, Trained]) -> Trained:
+    return trained_models["champion"]
+
+
+@pytest.fixture(scope="session")
+def challenger(trained_models: dict[str, Trained]) -> Trained:
+    return trained_models["challenger"]
+
+
+def to_records(df: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+    """Rows as a client sends them: JSON values, null for missing."""
+    out = json.loads(df[columns].to_json(orient="records", date_format="iso"))
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in out]
+
+
+@pytest.fixture(scope="session")
+def records(telemetry_frames: Any) -> list[dict[str, Any]]:
+    """200 valid request records from the test rows (ids, timestamp and features; no glitches, no target)."""
+    _, test_df, schema = telemetry_frames
+    ok = pd.Series(True, index=test_df.index)
+    for name, (low, high) in telemetry.PHYSICAL_LIMITS.items():
+        ok &= test_df[name].isna() | test_df[name].between(low, high)
+    columns = [*schema.identifiers, *schema.datetimes, *schema.features]
+    return to_records(test_df[ok].head(200), columns)
+
+
+@pytest.fixture
+def make_client(tmp_path: Path, champion: Trained) -> Iterator[Callable[..., TestClient]]:
+    """``make_client(**settings)`` -> a started TestClient (lifespan run) on the champion; closed after the test."""
+    clients: list[TestClient] = []
+
+    def factory(**overrides: Any) -> TestClient:
+        values = champion.settings(prediction_log_dir=tmp_path / "predictions", log_flush_seconds=0.05) | overrides
+        client = TestClient(create_app(Settings(**values)), raise_server_exceptions=True)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
