@@ -31,7 +31,7 @@ setup: $(VENV)/.synced ## Create .venv and install the locked dependencies (uv, 
 run: setup ## Run the pipeline (dvc repro) on the built-in EV battery telemetry and print the metrics
 	@git rev-parse --verify -q HEAD >/dev/null || { echo "make run needs a git repository with a commit (clone it, or git init && git commit)"; exit 1; }
 	$(BIN)/dvc repro
-	@echo; $(BIN)/dvc metrics show
+	@echo; $(BIN)/dvc metrics show metrics/evaluate/metrics.json
 
 # Two pytest workers on two cores: one OpenMP thread each, or HistGradientBoosting oversubscribes the CPU.
 test: setup ## Run the whole test suite (unit, stages, API, end-to-end)
@@ -52,8 +52,18 @@ suite: setup ## Write a starter data contract for ingest.source from its data (d
 	$(BIN)/dvc repro ingest
 	$(BIN)/python -m lifecycle.quality suggest $(if $(FORCE),--force)
 
-bench: setup ## Run the benchmarks in bench/ (ratios against in-process baselines); see docs/benchmarks.md
-	$(BIN)/python bench/pipeline.py
+BENCH ?= pipeline validate experiments serve score onnx_latency
+bench: setup ## Run the benchmarks in bench/ (BENCH="pipeline serve" for some); results in docs/benchmarks.md
+	@for b in $(BENCH); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
+
+WINE := -S ingest.source=data/external/winequality-red.csv -S "+ingest.read_options.sep=';'" \
+	-S ingest.target=quality -S validate.min_class_rows=5
+example-wine: setup ## Train on the real wine-quality data as classification and as regression (experiments; workspace untouched)
+	$(BIN)/dvc exp run --temp -n wine-classification $(WINE) -S ingest.task=classification promote
+	$(BIN)/dvc exp run --temp -n wine-regression $(WINE) -S ingest.task=regression -S train.model=ridge \
+		-S '~promote.min' -S '+promote.min={r2: 0.2}' -S '~promote.max' -S '+promote.max={rmse: 0.8}' \
+		-S '~promote.min_improvement' -S '+promote.min_improvement={r2: 0.0}' promote
+	$(BIN)/dvc exp show --only-changed --drop 'unexpected_percent.*|Created'
 
 serve: setup ## Serve models/model.joblib over HTTP on PORT (8000) with WORKERS (1); SERVE_* settings: docs/serving.md
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} SERVE_PORT=$(PORT) SERVE_WORKERS=$(WORKERS) $(BIN)/python -m lifecycle.serve

@@ -60,9 +60,28 @@ def git_commit(repo: Path, message: str = "commit") -> None:
     run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", message], repo)
 
 
+def copy_sources(dest: Path) -> None:
+    """Copy what a fresh clone would hold: files git tracks or would track (not ignored), minus COPY_IGNORE."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=False,
+    )  # fmt: skip
+    if listed.returncode != 0:  # not a git checkout: copy the tree
+        shutil.copytree(ROOT, dest, ignore=COPY_IGNORE)
+        return
+    for name in sorted(set(listed.stdout.decode().split("\0")) - {""}):
+        source = ROOT / name
+        parts = Path(name).parts
+        if not source.is_file() or any(COPY_IGNORE(str(ROOT), [p]) for p in parts):
+            continue
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
 def make_repo(dest: Path, params: dict[str, Any] | None = None, commit: bool = True) -> Path:
     """Copy the project's sources to ``dest`` (as a fresh clone would have them), git init, set params, commit."""
-    shutil.copytree(ROOT, dest, ignore=COPY_IGNORE)
+    copy_sources(dest)
     for lock in ("dvc.lock",):
         (dest / lock).unlink(missing_ok=True)
     set_params(dest, deep_update(yaml.safe_load(yaml.safe_dump(SMALL)), params or {}))

@@ -102,9 +102,9 @@ def test_wine_quality_trains_as(repo_factory, task: str, model: str, metric: str
         assert metrics["accuracy"] > 0.5  # 6 imbalanced classes; majority class alone is ~0.43
     else:
         assert metrics["rmse"] < 0.8 and metrics["r2"] > 0.2
-    meta = json.loads((repo / "models/model.json").read_text()) if (repo / "models/model.json").exists() else {}
-    if meta:
-        assert meta["schema"]["target"] == "quality"
+    meta = json.loads((repo / "models/train.json").read_text())
+    assert meta["schema"]["target"] == "quality"
+    assert meta["data"]["rows"] > 1000
 
 
 def test_stage_module_runs_outside_dvc_with_paths_from_argv(built_repo: Path, tmp_path: Path) -> None:

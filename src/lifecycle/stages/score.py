@@ -343,6 +343,18 @@ class BatchSummary:
         }
 
 
+def rule_of(reason: str) -> str:
+    """The rule a row broke, without the row's value or id, so metrics count rules, not rows:
+    ``"cell_temp_max_c=999.0 outside [-40.0, 90.0]"`` -> ``"cell_temp_max_c outside [-40.0, 90.0]"``."""
+    if reason.startswith("duplicate"):
+        return "duplicate row"
+    column, sep, rest = reason.partition("=")
+    for verb in (" outside ", " not in "):
+        if sep and verb in rest:
+            return column + verb + rest.split(verb, 1)[1]
+    return reason
+
+
 def model_classes(model: Any, schema: Schema) -> list[Any]:
     if schema.task != "classification":
         return []
@@ -398,7 +410,7 @@ def score_batch(
                 first = False
                 summary.rows_read += len(chunk)
                 summary.rows_quarantined += len(result.quarantined)
-                summary.reasons.update(result.quarantined[REASON].tolist())
+                summary.reasons.update(rule_of(r) for text in result.quarantined[REASON] for r in text.split("; "))
                 if len(result.quarantined):
                     q_writer.write_table(
                         pa.Table.from_pandas(result.quarantined, schema=q_schema, preserve_index=False)
