@@ -133,6 +133,7 @@ class SearchSpace:
 @dataclasses.dataclass(frozen=True)
 class Train:
     model: Literal["hist_gradient_boosting", "random_forest", "logistic_regression", "ridge"]
+    threads: int  # OpenMP threads of the fit: the bytes of the model depend on it, so it is a param, not the core count
     search: Literal["none", "random", "grid"]  # tune train.<model> by cross-validation (lifecycle.search)
     cv_folds: int
     search_iterations: int  # random search: candidates drawn

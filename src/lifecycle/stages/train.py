@@ -26,6 +26,7 @@ from typing import Any
 import joblib
 import pandas as pd
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from lifecycle import cli
 from lifecycle.errors import DataError
@@ -60,7 +61,17 @@ def fit(df: pd.DataFrame, schema: Schema, params: Params) -> tuple[Pipeline, dic
 def fit_with_search(
     df: pd.DataFrame, schema: Schema, params: Params
 ) -> tuple[Pipeline, dict[str, float], dict[str, Any]]:
-    """:func:`fit`, also returning the search summary (``{"method": "none", "best_params": {}}`` without one)."""
+    """:func:`fit`, also returning the search summary (``{"method": "none", "best_params": {}}`` without one).
+
+    Runs with exactly ``train.threads`` OpenMP threads: HistGradientBoosting's sums depend on the thread count,
+    so pinning it (rather than using the machine's cores) keeps the model byte-identical on any machine."""
+    with threadpool_limits(limits=params.train.threads, user_api="openmp"):
+        return _fit_with_search(df, schema, params)
+
+
+def _fit_with_search(
+    df: pd.DataFrame, schema: Schema, params: Params
+) -> tuple[Pipeline, dict[str, float], dict[str, Any]]:
     if schema.target not in df.columns:
         raise DataError(f"train data has no target column {schema.target!r}; rerun ingest and split")
     X, y = df[schema.features], df[schema.target]
