@@ -217,6 +217,11 @@ def convert(pipeline: Any, schema: Schema, opset: int) -> bytes:
     entry = model.metadata_props.add()
     entry.key = META_KEY
     entry.value = json.dumps(_metadata(pipeline, schema, "float32" if single else "float64"), sort_keys=True)
+    # skl2onnx collects the opsets in a set, whose order follows Python's per-process string hashing: sort them
+    opsets = sorted((o.domain, o.version) for o in model.opset_import)
+    del model.opset_import[:]
+    for domain, version in opsets:
+        model.opset_import.add(domain=domain, version=version)
     return model.SerializeToString(deterministic=True)
 
 
