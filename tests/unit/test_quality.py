@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +74,22 @@ def test_gx_context_is_ephemeral_without_progress_bars_or_analytics() -> None:
     assert type(context).__name__ == "EphemeralDataContext"
     assert context.variables.progress_bars.globally is False
     assert context.variables.analytics_enabled is False
+
+
+def test_gx_import_leaves_scipy_stats_unexecuted_until_used() -> None:
+    """In a fresh interpreter, as the stage runs: GE imports without executing scipy.stats (~1 s), and a real use
+    still works (the module loads then)."""
+    code = (
+        "import sys, importlib.util\n"
+        "from lifecycle.quality import defer_imports\n"
+        "print(defer_imports())\n"
+        "import great_expectations\n"
+        "print(type(sys.modules['scipy.stats']).__name__)\n"
+        "from scipy import stats\n"
+        "print(round(float(stats.entropy([0.5, 0.5])), 4), type(sys.modules['scipy.stats']).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["['scipy.stats']", "_LazyModule", "0.6931 module"]
 
 
 def test_messy_telemetry_quarantines_exactly_the_bad_rows(messy, contract, cfg) -> None:
