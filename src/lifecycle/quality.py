@@ -439,7 +439,8 @@ def defer_imports(names: Sequence[str] = DEFERRED_IMPORTS) -> list[str]:
 
     Semantics do not change (``from scipy import stats`` still works; ``stats.entropy`` loads scipy.stats then);
     only the cost moves to the first real use, which the contracts' expectations never make. Modules already
-    imported, or not installed, are left alone. Returns the names that were made lazy.
+    imported, or not installed, are left alone. Returns the names that were made lazy. (Python 3.11's lazy
+    modules take no lock on that first use: the stage makes it, if ever, from one thread.)
     """
     deferred = []
     for name in names:
@@ -462,7 +463,8 @@ def defer_imports(names: Sequence[str] = DEFERRED_IMPORTS) -> list[str]:
 def prefetch_gx() -> threading.Thread:
     """Start importing Great Expectations in a background thread and return it.
 
-    The import takes ~2.5 s of mostly Python bytecode (after :func:`defer_imports`); started first, it overlaps
+    The import takes ~1.5-2 s of mostly Python bytecode (with :func:`defer_imports` and the collector off, see
+    :func:`_import_gx_without_gc`; ~3.5 s without); started first, it overlaps
     the Parquet read and the pandas masks (C++ and numpy loops that release the GIL), and the first
     ``import great_expectations`` in :func:`gx_context` simply waits for it (Python's per-module import lock).
     """
