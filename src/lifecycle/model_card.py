@@ -47,31 +47,27 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
     return lines
 
 
-def lineage(lock: Mapping[str, Any], inputs: Sequence[str]) -> list[tuple[str, str, str]]:
-    """(path, md5, stages) of every dependency upstream of ``inputs``, walked through dvc.lock's stages.
+def lineage(meta: Mapping[str, Any], inputs: Mapping[str, str]) -> list[tuple[str, str, str]]:
+    """(artifact, sha256, where the hash comes from): the card's own inputs as the promote stage read them, then
+    what model.json records upstream (training data, model, ONNX graph, data contract).
 
-    Starts from the stages whose outputs are ``inputs`` and follows each dependency to the stage that wrote it.
+    A function of the stage's declared inputs only (never of dvc.lock, which ``dvc repro`` rewrites while it
+    runs): the same inputs give the same card, whether the pipeline ran in steps or from a fresh clone.
     """
-    stages: Mapping[str, Any] = lock.get("stages") or {}
-    producer: dict[str, str] = {}
-    for name, entry in stages.items():
-        for out in entry.get("outs") or []:
-            producer[str(out.get("path"))] = name
-    seen: set[str] = set()
-    todo = [producer[p] for p in inputs if p in producer]
-    found: dict[str, tuple[str, set[str]]] = {}
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        for dep in stages[name].get("deps") or []:
-            path = str(dep.get("path"))
-            md5 = str(dep.get("md5") or dep.get("hash") or dep.get("etag") or "-")
-            found.setdefault(path, (md5, set()))[1].add(name)
-            if path in producer:
-                todo.append(producer[path])
-    return [(path, md5, ", ".join(sorted(users))) for path, (md5, users) in sorted(found.items())]
+    rows = [(path, digest, "input of this card") for path, digest in sorted(inputs.items())]
+    data, model, onnx = meta.get("data") or {}, meta.get("model") or {}, meta.get("onnx") or {}
+    if data.get("sha256"):
+        rows.append(
+            (f"training data ({data.get('file', '?')}, {data.get('rows', '?')} rows)", data["sha256"], "model.json")
+        )
+    if model.get("sha256"):
+        rows.append((f"model ({model.get('file', '?')})", model["sha256"], "model.json"))
+    if onnx.get("sha256"):
+        rows.append((f"ONNX graph ({onnx.get('file', '?')})", onnx["sha256"], "model.json"))
+    contract = meta.get("contract") or {}
+    if contract.get("file"):
+        rows.append((f"data contract ({contract['file']})", "-", "model.json (in git)"))
+    return rows
 
 
 def intended_use(task: str | None, ingest: Mapping[str, Any], target: str | None) -> list[str]:
@@ -127,9 +123,8 @@ def render(
     metrics: Mapping[str, Any],
     validation: Mapping[str, Any],
     decision: Mapping[str, Any],
-    lock: Mapping[str, Any],
     ingest: Mapping[str, Any],
-    inputs: Sequence[str],
+    inputs: Mapping[str, str],
     images: Sequence[str],
     validation_report: Mapping[str, Any] | None = None,
     validation_link: str | None = None,
@@ -227,15 +222,13 @@ def render(
         lines += _validation_checks(validation_report, validation_link)
 
     lines += ["## Lineage", ""]
-    upstream = lineage(lock, inputs)
-    if upstream:
-        lines += ["Data and code hashes as dvc.lock records them for the stages upstream of this card:", ""]
-        data_rows = [r for r in upstream if not r[0].startswith("src/")]
-        code_rows = [r for r in upstream if r[0].startswith("src/")]
-        lines += ["### Data and artifacts", "", *_table(("path", "md5", "used by"), data_rows), ""]
-        lines += ["### Code", "", *_table(("path", "md5", "used by"), code_rows), ""]
-    else:
-        lines += ["dvc.lock has no record of the upstream stages yet (run `dvc repro`).", ""]
+    lines += ["What this card was made from (sha256): its inputs, and the artifacts model.json records upstream.", ""]
+    lines += [*_table(("artifact", "sha256", "from"), lineage(meta, inputs)), ""]
+    lines += [
+        "Code and every stage's hashes: the git commit of the version (`dvc.lock` at that commit lists the md5 of "
+        "every dependency and output of every stage).",
+        "",
+    ]
     packages = meta.get("packages") or {}
     if packages:
         lines += ["### Packages", "", *_table(("package", "version"), sorted(packages.items())), ""]

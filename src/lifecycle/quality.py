@@ -123,6 +123,16 @@ def contract_path(contracts_dir: str | Path, source: str) -> Path:
     return Path(contracts_dir) / f"{dataset_key(source)}.yaml"
 
 
+def numeric_bounds(contract: Contract, columns: Sequence[str]) -> dict[str, list[float | None]]:
+    """``{column: [min, max]}`` of the contract's numeric bounds for ``columns`` (``None`` = unbounded side):
+    the range the training rows were held to, which the packager records in model.json for the server."""
+    bounds: dict[str, list[float | None]] = {}
+    for c in contract.columns:
+        if c.name in columns and c.type in ("float", "int") and (c.min is not None or c.max is not None):
+            bounds[c.name] = [None if c.min is None else float(c.min), None if c.max is None else float(c.max)]
+    return bounds
+
+
 def load_contract(path: str | Path) -> Contract:
     """Read and check a contract YAML; errors name the file, the key and the fix."""
     p = Path(path)

@@ -28,7 +28,8 @@ from lifecycle.features import build_preprocessor
 from lifecycle.io import sha256_file, write_json, write_table
 from lifecycle.onnx_engine import OnnxPredictor, load_predictor
 from lifecycle.params import Export, HistGradientBoosting
-from lifecycle.schema import coerce_frame, infer_schema, read_schema
+from lifecycle.quality import parse_contract
+from lifecycle.schema import Schema, coerce_frame, infer_schema, read_schema
 from lifecycle.stages.export import run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,6 +120,33 @@ def test_model_json_is_train_json_plus_the_parity_report(inputs: Path, tmp_path:
     assert isinstance(predictor, OnnxPredictor) and why == ""
 
 
+def test_the_contracts_numeric_bounds_go_into_model_json(inputs: Path, tmp_path: Path) -> None:
+    folder = copy_inputs(inputs, tmp_path)
+    contract = parse_contract(
+        {
+            "dataset": "telemetry",
+            "columns": {
+                "charge_cycles": {"type": "float", "min": 0, "max": 10000},
+                "ambient_temp_c": {"type": "float", "max": 60},  # one side open
+                "pack_voltage_v": {"type": "float"},  # no bounds: not listed
+                "charge_mode": {"type": "str", "values": ["ac", "dc"]},  # not numeric: not listed
+                "not_a_feature": {"type": "float", "min": 0, "max": 1},
+            },
+        },
+        "c.yaml",
+    )
+    content = run(
+        folder / "model.joblib", folder / "train.json", folder / "test.parquet", folder / "schema.json",
+        folder / "out" / "model.onnx", folder / "out" / "model.json", CFG, contract=contract,
+    )  # fmt: skip
+    assert content["contract"] == {
+        "file": "c.yaml",
+        "dataset": "telemetry",
+        "limits": {"charge_cycles": [0.0, 10000.0], "ambient_temp_c": [None, 60.0]},
+    }
+    assert json.loads((folder / "out/model.json").read_text())["contract"] == content["contract"]
+
+
 def test_outputs_are_byte_identical_across_runs(inputs: Path, tmp_path: Path) -> None:
     folder = copy_inputs(inputs, tmp_path)
     export(folder)
@@ -166,7 +194,7 @@ def test_train_metadata_with_an_onnx_key_is_refused(inputs: Path, tmp_path: Path
     folder = copy_inputs(inputs, tmp_path)
     meta = json.loads((folder / "train.json").read_text()) | {"onnx": {}}
     write_json(folder / "train.json", meta)
-    with pytest.raises(DataError, match="already has an 'onnx' key"):
+    with pytest.raises(DataError, match="already has a key 'onnx'; only export writes it"):
         export(folder)
 
 
@@ -213,8 +241,14 @@ def test_dvc_repro_writes_model_onnx_beside_the_joblib(built_repo: Path) -> None
     models = built_repo / "models"
     meta = json.loads((models / "model.json").read_text())
     train_meta = json.loads((models / "train.json").read_text())
-    assert {k: v for k, v in meta.items() if k != "onnx"} == train_meta
+    assert {k: v for k, v in meta.items() if k not in ("onnx", "contract")} == train_meta
     assert meta["model"]["sha256"] == sha256_file(models / "model.joblib")
+    # the telemetry contract's bounds on the numeric features: its physical limits, for the server
+    assert meta["contract"]["file"] == "data/contracts/telemetry.yaml"
+    numeric = Schema.from_dict(meta["schema"]).numeric
+    limits = {k: tuple(v) for k, v in meta["contract"]["limits"].items()}
+    assert set(limits) <= set(numeric)
+    assert {k: v for k, v in telemetry.PHYSICAL_LIMITS.items() if k in numeric}.items() <= limits.items()
     assert meta["onnx"]["usable"] is True, meta["onnx"]["reason"]
     assert meta["onnx"]["sha256"] == sha256_file(models / "model.onnx")
     assert meta["onnx"]["parity"]["passed"] is True

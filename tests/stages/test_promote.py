@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from lifecycle.errors import DataError, ParamsError
+from lifecycle.io import sha256_file
 from lifecycle.model_card import lineage, render
 from lifecycle.params import Promote
 from lifecycle.stages import promote
@@ -145,21 +146,20 @@ def test_champion_of_another_task_cannot_be_compared() -> None:
 
 
 # --------------------------------------------------------------------------------------------- model card
-def test_lineage_walks_dvc_lock_upstream_of_the_inputs() -> None:
-    lock = {
-        "stages": {
-            "train": {
-                "deps": [{"path": "src/train.py", "md5": "c1"}, {"path": "data/train.parquet", "md5": "d1"}],
-                "outs": [{"path": "models/model.json", "md5": "m1"}],
-            },
-            "split": {"deps": [{"path": "data/raw.parquet", "md5": "r1"}], "outs": [{"path": "data/train.parquet", "md5": "d1"}]},
-            "monitor": {"deps": [{"path": "data/scored.parquet", "md5": "s1"}], "outs": [{"path": "reports/drift.html"}]},
-        }
-    }  # fmt: skip
-    assert lineage(lock, ["models/model.json"]) == [
-        ("data/raw.parquet", "r1", "split"),
-        ("data/train.parquet", "d1", "train"),
-        ("src/train.py", "c1", "train"),
+def test_lineage_is_the_cards_inputs_and_what_model_json_records() -> None:
+    meta = META | {
+        "data": {"file": "train.parquet", "rows": 10, "sha256": "d" * 64},
+        "model": dict(META["model"], file="model.joblib", sha256="m" * 64),
+        "onnx": {"file": "model.onnx", "sha256": "o" * 64},
+        "contract": {"file": "data/contracts/telemetry.yaml"},
+    }
+    assert lineage(meta, {"models/model.json": "j" * 64, "metrics.json": "x" * 64}) == [
+        ("metrics.json", "x" * 64, "input of this card"),
+        ("models/model.json", "j" * 64, "input of this card"),
+        ("training data (train.parquet, 10 rows)", "d" * 64, "model.json"),
+        ("model (model.joblib)", "m" * 64, "model.json"),
+        ("ONNX graph (model.onnx)", "o" * 64, "model.json"),
+        ("data contract (data/contracts/telemetry.yaml)", "-", "model.json (in git)"),
     ]
 
 
@@ -173,8 +173,9 @@ def test_card_has_every_section_and_nothing_volatile() -> None:
                     "success": False, "unexpected_count": 3}],
     }  # fmt: skip
     card = render(
-        META, METRICS, {"rows_checked": 4000, "success": True}, decision, {},
-        {"source": "telemetry", "data_version": "v1"}, ["metrics.json"], ["../metrics/evaluate/plots/images/roc.png"],
+        META, METRICS, {"rows_checked": 4000, "success": True}, decision,
+        {"source": "telemetry", "data_version": "v1"}, {"metrics.json": "x" * 64},
+        ["../metrics/evaluate/plots/images/roc.png"],
         validation_report=report, validation_link="validation.md",
     )  # fmt: skip
     for heading in ("## Intended use and limits", "## Promotion decision", "## Model", "## Data", "## Schema",
@@ -203,7 +204,7 @@ def stage_inputs(tmp_path: Path, metrics: dict, champ: dict, promote: dict | Non
 
 
 STAGE_ARGS = ["--metrics", "metrics.json", "--meta", "model.json", "--champion", "champion.json", "--validation",
-              "validate.json", "--plots", "plots", "--lock", "dvc.lock", "--out", "out/promotion.json", "--card",
+              "validate.json", "--plots", "plots", "--out", "out/promotion.json", "--card",
               "reports/model_card.md"]  # fmt: skip
 
 
@@ -261,6 +262,7 @@ def test_pipeline_writes_decision_and_card(built_repo: Path) -> None:
     assert decision["candidate"]["metrics"] == metrics
     card = (built_repo / "reports/model_card.md").read_text()
     assert "![Confusion matrix (test split)](../metrics/evaluate/plots/images/confusion_matrix.png)" in card
-    assert "| src/lifecycle/stages/train.py |" in card  # code lineage from dvc.lock
+    meta = json.loads((built_repo / "models/model.json").read_text())
+    assert f"| models/model.json | {sha256_file(built_repo / 'models/model.json')} | input of this card |" in card
+    assert f"| {meta['data']['sha256']} | model.json |" in card  # the training data, as train recorded it
     assert "Full report: [validation.md](validation.md)." in card
-    assert "| data/processed/train.parquet |" in card

@@ -3,8 +3,8 @@
 One record is a ``TypedDict`` with one key per column the model was trained with:
 
 - numeric features: a JSON number (not a string, not a boolean), finite, within the feature's limits when they
-  are known (``SERVE_NUMERIC_LIMITS``, or the built-in telemetry's physical limits), or ``null`` for a missing
-  reading (imputed like in training);
+  are known (``SERVE_NUMERIC_LIMITS``, else the data contract's bounds that model.json carries, else the built-in
+  telemetry's physical limits), or ``null`` for a missing reading (imputed like in training);
 - categorical features: one of the categories seen in training (a ``Literal``), or ``null``;
 - identifier and datetime columns: optional, carried into the prediction log (ids let monitoring join labels
   that arrive later);
@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, NotRequired, Required
 
 from annotated_types import Ge, Le
@@ -32,10 +32,15 @@ IdValue = Annotated[str, StringConstraints(max_length=256)] | Annotated[int, Str
 
 
 def numeric_limits(
-    schema: Schema, overrides: Mapping[str, tuple[float, float]], builtin: bool = True
+    schema: Schema,
+    overrides: Mapping[str, tuple[float, float]],
+    builtin: bool = True,
+    packaged: Mapping[str, Sequence[float | None]] | None = None,
 ) -> dict[str, tuple[float, float]]:
-    """The allowed ``(low, high)`` of each numeric feature that has limits: ``overrides`` first, then (when
-    ``builtin``) the telemetry simulator's physical limits for its own column names. Unknown names are errors."""
+    """The allowed ``(low, high)`` of each numeric feature that has limits: ``overrides`` (SERVE_NUMERIC_LIMITS)
+    first, then ``packaged`` (model.json's ``contract.limits``: the data contract's bounds, which the training rows
+    met; ``None`` = unbounded), then (when ``builtin``) the telemetry simulator's physical limits for its own column
+    names. Unknown names in ``overrides`` are errors."""
     unknown = sorted(set(overrides) - set(schema.numeric))
     if unknown:
         raise ValueError(
@@ -47,6 +52,9 @@ def numeric_limits(
         from lifecycle.telemetry import PHYSICAL_LIMITS
 
         limits.update({k: v for k, v in PHYSICAL_LIMITS.items() if k in schema.numeric})
+    for name, (low, high) in (packaged or {}).items():
+        if name in schema.numeric:
+            limits[name] = (-math.inf if low is None else float(low), math.inf if high is None else float(high))
     limits.update({k: (float(lo), float(hi)) for k, (lo, hi) in overrides.items()})
     return limits
 

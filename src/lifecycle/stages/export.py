@@ -1,11 +1,14 @@
 """Stage ``export``: package the trained model; convert it to ONNX and prove parity on the test split.
 
     python -m lifecycle.stages.export --model MODEL.joblib --train-meta TRAIN.json --data TEST --schema SCHEMA
-        --onnx MODEL.onnx --meta MODEL.json
+        --onnx MODEL.onnx --meta MODEL.json [--contracts DIR]
 
 Writes MODEL.json = TRAIN.json (unchanged keys: model.sha256, data, packages, schema, metrics) plus an ``onnx``
 section: file, usable, sha256, bytes, opsets, package versions, the parity report (rows, label agreement,
-largest absolute difference, the ``export.*`` thresholds, passed) and the reason when not usable.
+largest absolute difference, the ``export.*`` thresholds, passed) and the reason when not usable; with
+``--contracts``, a ``contract`` section: the data contract's file and the numeric bounds of the features
+(``limits``: ``{column: [min, max]}``), which the server enforces on requests (values the quality gate would have
+quarantined from the training data get a 422, not a prediction).
 
 MODEL.onnx is always written (DVC needs every output): the ONNX graph when it converted and passed parity, else
 an empty file (0 bytes) with ``onnx.usable: false`` and the reason in MODEL.json. A model that cannot be converted
@@ -27,6 +30,7 @@ from lifecycle.errors import DataError
 from lifecycle.io import read_json, read_parquet, sha256_file, write_bytes, write_json
 from lifecycle.onnx_engine import export_pipeline
 from lifecycle.params import Export, load_params
+from lifecycle.quality import Contract, contract_path, load_contract, numeric_bounds
 from lifecycle.schema import read_schema
 
 log = logging.getLogger(__name__)
@@ -46,19 +50,39 @@ def load_model(model_path: Path, train_meta: dict[str, Any]) -> Any:
     return joblib.load(model_path)
 
 
-def package(train_meta: dict[str, Any], onnx_path: Path, model: bytes | None, report: dict[str, Any]) -> dict:
-    """model.json: the train metadata, untouched, plus the ``onnx`` section."""
-    if "onnx" in train_meta:
-        raise DataError("the train metadata already has an 'onnx' key; it must come from the train stage only")
+def package(
+    train_meta: dict[str, Any],
+    onnx_path: Path,
+    model: bytes | None,
+    report: dict[str, Any],
+    contract: dict[str, Any] | None = None,
+) -> dict:
+    """model.json: the train metadata, untouched, plus the ``onnx`` section (and ``contract``, when given)."""
+    for key in ("onnx", "contract"):
+        if key in train_meta:
+            raise DataError(f"the train metadata already has a key {key!r}; only export writes it into model.json")
     section = {"file": onnx_path.name, "sha256": None, "bytes": 0} | report
     if model is not None:
         section["sha256"] = sha256_file(onnx_path)
         section["bytes"] = onnx_path.stat().st_size
-    return train_meta | {"onnx": section}
+    return train_meta | {"onnx": section} | ({"contract": contract} if contract is not None else {})
+
+
+def contract_section(contract: Contract, features: list[str]) -> dict[str, Any]:
+    """model.json's ``contract``: which contract the training data passed, and its bounds on the numeric features."""
+    return {"file": contract.path, "dataset": contract.dataset, "limits": numeric_bounds(contract, features)}
 
 
 def run(
-    model_path: Path, train_meta_path: Path, data: Path, schema_path: Path, onnx_path: Path, meta: Path, cfg: Export
+    model_path: Path,
+    train_meta_path: Path,
+    data: Path,
+    schema_path: Path,
+    onnx_path: Path,
+    meta: Path,
+    cfg: Export,
+    *,
+    contract: Contract | None = None,
 ) -> dict[str, Any]:
     """Read the inputs, export, write model.onnx and model.json; return model.json's content."""
     train_meta = read_json(train_meta_path)
@@ -81,7 +105,8 @@ def run(
         min_label_agreement=cfg.min_label_agreement,
     )
     write_bytes(onnx_path, model if model is not None else b"")
-    content = package(train_meta, onnx_path, model, report)
+    section = contract_section(contract, schema.numeric) if contract is not None else None
+    content = package(train_meta, onnx_path, model, report, section)
     write_json(meta, content)
     if model is None:
         log.warning(
@@ -102,9 +127,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--schema", required=True, type=Path)
     parser.add_argument("--onnx", required=True, type=Path)
     parser.add_argument("--meta", required=True, type=Path)
+    parser.add_argument("--contracts", type=Path, help="directory of <dataset>.yaml data contracts (numeric bounds)")
     args = parser.parse_args(argv)
-    cfg = load_params(args.params).export
-    run(args.model, args.train_meta, args.data, args.schema, args.onnx, args.meta, cfg)
+    params = load_params(args.params)
+    contract = load_contract(contract_path(args.contracts, params.ingest.source)) if args.contracts else None
+    run(args.model, args.train_meta, args.data, args.schema, args.onnx, args.meta, params.export, contract=contract)
 
 
 if __name__ == "__main__":

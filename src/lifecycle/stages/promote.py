@@ -2,7 +2,7 @@
 
     python -m lifecycle.stages.promote --metrics metrics/evaluate/metrics.json --meta models/model.json
         --champion models/champion.json --validation metrics/validate.json --plots metrics/evaluate/plots
-        --lock dvc.lock --out models/promotion.json --card reports/model_card.md
+        --out models/promotion.json --card reports/model_card.md
 
 The candidate (the model this pipeline run trained, with its test-split metrics) must pass every criterion:
 
@@ -28,11 +28,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lifecycle import cli, model_card
 from lifecycle.errors import DataError, GateError, ParamsError
-from lifecycle.io import read_json, write_json, write_text
+from lifecycle.io import read_json, sha256_file, write_json, write_text
 from lifecycle.metrics import CLASSIFICATION, LOSSES, REGRESSION, higher_is_better
 from lifecycle.params import Promote, load_params
 
@@ -226,17 +224,6 @@ def decide(
     }
 
 
-def read_lock(path: Path) -> dict[str, Any]:
-    """dvc.lock as a record of upstream hashes (not a dependency: it is written by `dvc repro` itself)."""
-    if not path.exists():
-        log.warning("%s not found: the model card's lineage section will say so", path)
-        return {}
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise DataError(f"{path}: not valid YAML ({exc}); restore it with `git checkout dvc.lock`") from exc
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Read the inputs, decide, write the decision file and the model card; return the decision."""
     params = load_params(args.params)
@@ -258,9 +245,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.validation_report
         else None,
         decision=decision,
-        lock=read_lock(Path(args.lock)),
         ingest=dataclasses.asdict(params.ingest),
-        inputs=[str(args.metrics), str(args.meta), str(args.validation)],
+        inputs={
+            str(p): sha256_file(p)
+            for p in (args.metrics, args.meta, args.validation, args.validation_report, args.champion)
+            if p
+        },
         images=[model_card.relative_link(p, Path(args.card)) for p in images],
     )
     write_text(args.card, card)
@@ -276,7 +266,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--validation", required=True, help="validate's metrics (validate.json)")
     parser.add_argument("--validation-report", default=None, help="validate's full report (validation.json)")
     parser.add_argument("--plots", required=True, help="evaluate's plots folder (PNG pictures under images/)")
-    parser.add_argument("--lock", default="dvc.lock", help="dvc.lock, read for the lineage of the card")
     parser.add_argument("--out", required=True, help="decision file (JSON)")
     parser.add_argument("--card", required=True, help="model card (Markdown)")
     parser.add_argument("--params", default="params.yaml")
