@@ -115,6 +115,32 @@ def test_output_does_not_depend_on_the_chunk_size(trained, tmp_path) -> None:
     )
 
 
+def test_rows_repeated_across_chunks_are_quarantined_as_in_one_chunk(trained, tmp_path) -> None:
+    """Training's gate sees the whole file; scoring sees chunks. A row repeated in a later chunk is quarantined
+    all the same, with the same reason, so neither output depends on the chunk size."""
+    raw = tel.generate(3000, "v2", 5, duplicate_rate=0.05, glitch_rate=0.0).drop(columns=[tel.TARGET])
+    write_table(raw, tmp_path / "in.parquet")
+    repeats = int(raw.duplicated().sum())
+    assert repeats > 50
+    outputs = {}
+    for chunk_rows in (250, 100_000):
+        out = tmp_path / str(chunk_rows)
+        out.mkdir()
+        summary = run_score(trained, tmp_path / "in.parquet", out, chunk_rows=chunk_rows)
+        assert summary.reasons["duplicate row"] == repeats, chunk_rows
+        outputs[chunk_rows] = [pd.read_parquet(out / name) for name in ("scored.parquet", "quarantine.parquet")]
+    for small, whole in zip(outputs[250], outputs[100_000], strict=True):
+        pd.testing.assert_frame_equal(
+            small.sort_values("reading_id", kind="stable").reset_index(drop=True),
+            whole.sort_values("reading_id", kind="stable").reset_index(drop=True),
+        )
+    scored, quarantined = outputs[250]
+    assert scored["reading_id"].is_unique
+    dup = quarantined[quarantined["reason"].str.startswith("duplicate of row")]
+    assert len(dup) == repeats
+    assert (dup["reason"] == "duplicate of row " + dup["reading_id"]).all()  # exact copies: the same id
+
+
 def test_a_directory_of_files_is_one_batch_in_name_order(trained, tmp_path) -> None:
     incoming = tmp_path / "incoming"
     incoming.mkdir()
