@@ -19,7 +19,9 @@ help: ## List the targets, one line each
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# A venv made by uv itself has no pip (and `uv sync` removes uv and pip from it): bootstrap pip first then.
 $(UV): | $(BIN)/python
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --upgrade >/dev/null
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==0.13.8"
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
