@@ -25,7 +25,7 @@ import logging
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ FIRST_VERSION = "v1.0.0"
 DEFAULT_PATHS = {
     "model": "models/model.joblib",
     "model_meta": "models/model.json",
+    "onnx": "models/model.onnx",
     "champion": "models/champion.json",
     "promotion": "models/promotion.json",
     "metrics": "metrics",
@@ -59,6 +60,7 @@ class ModelFiles:
 
     model: Path
     meta: Path
+    onnx: Path | None = None  # the ONNX graph, when the version has a usable one (a derived copy: may be absent)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +79,7 @@ class ModelVersion:
         return dataclasses.asdict(self)
 
     def materialize(self, dest: str | Path, force: bool = False) -> ModelFiles:
-        """Write this version's model.joblib and model.json into ``dest`` (see :func:`materialize`)."""
+        """Write this version's model.joblib, model.json (and model.onnx) into ``dest`` (see :func:`materialize`)."""
         return materialize(self, dest, force=force)
 
 
@@ -159,7 +161,8 @@ def _copy_from_dvc(repo: str, path: str, rev: str, dest: Path) -> None:
 
 
 def materialize(version: ModelVersion, dest: str | Path, force: bool = False) -> ModelFiles:
-    """``version``'s model.joblib and model.json, byte for byte, into ``dest``; verified by sha256.
+    """``version``'s model.joblib and model.json (and its usable model.onnx), byte for byte, into ``dest``;
+    verified by sha256.
 
     The bytes come from DVC at the version's commit (local cache, else the default remote). Existing files in
     ``dest`` whose sha256 already matches are kept unless ``force``.
@@ -178,8 +181,31 @@ def materialize(version: ModelVersion, dest: str | Path, force: bool = False) ->
             f"{model_path}: sha256 {actual[:12]}... differs from model.sha256 {str(expected)[:12]}... in "
             f"{meta_path.name} of {version.tag}; the remote holds other bytes than the ones registered"
         )
+    onnx_path = _materialize_onnx(version, read_json(meta_path), paths["onnx"], out, force)
     log.info("materialized %s (%s, commit %s) into %s", version.tag, version.stage or "-", version.commit[:12], out)
-    return ModelFiles(model=model_path, meta=meta_path)
+    return ModelFiles(model=model_path, meta=meta_path, onnx=onnx_path)
+
+
+def _materialize_onnx(version: ModelVersion, meta: Mapping[str, Any], path: str, out: Path, force: bool) -> Path | None:
+    """The version's model.onnx beside the joblib, verified by model.json's ``onnx.sha256``; None (with a warning)
+    when the version has no usable graph or its bytes cannot be fetched: servers then use scikit-learn."""
+    section = meta.get("onnx") or {}
+    expected = section.get("sha256")
+    if not section.get("usable") or not expected:
+        log.info("%s has no usable ONNX graph (%s)", version.tag, section.get("reason") or "no onnx section")
+        return None
+    dest = out / Path(path).name
+    try:
+        if force or not dest.exists() or sha256_file(dest) != expected:
+            _copy_from_dvc(version.repo, path, version.commit, dest)
+    except RegistryError as exc:
+        log.warning("%s: no ONNX graph materialized (%s)", version.tag, exc)
+        return None
+    if sha256_file(dest) != expected:
+        log.warning("%s: %s differs from onnx.sha256 in model.json; not using it", version.tag, dest)
+        dest.unlink()
+        return None
+    return dest
 
 
 def resolve_model(stage: str = PROD, repo: str | Path = ".", dest: str | Path | None = None) -> tuple[Path, Path]:

@@ -75,6 +75,30 @@ def test_release_again_changes_nothing(released: Path) -> None:
     assert tags(released) == before
 
 
+def test_the_server_serves_the_registrys_prod_model_with_its_onnx_graph(released: Path, tmp_path: Path) -> None:
+    """SERVE_MODEL_SOURCE=registry end to end: prod resolved by tag, files materialized, ONNX fast path on."""
+    import pandas as pd
+    from fastapi.testclient import TestClient
+
+    from lifecycle.schema import read_schema
+    from lifecycle.serve.app import create_app
+    from lifecycle.serve.settings import Settings
+
+    settings = Settings(
+        model_source="registry", registry_repo=released, registry_dest=tmp_path / "prod", prediction_log_dir=None
+    )
+    schema = read_schema(released / "data/interim/schema.json")
+    row = pd.read_parquet(released / "data/processed/test.parquet").iloc[[0]][schema.features]
+    record = json.loads(row.to_json(orient="records"))[0]
+    with TestClient(create_app(settings)) as client:
+        champion = client.get("/model").json()["champion"]
+        assert (champion["version"], champion["engine"]) == ("v1.0.0", "onnx")
+        r = client.post("/predict", json={"records": [record]})
+        assert r.status_code == 200, r.text
+        assert r.json()["model"]["version"] == "v1.0.0"
+    assert (tmp_path / "prod/model.onnx").read_bytes() == (released / "models/model.onnx").read_bytes()
+
+
 def test_resolve_prod_and_materialize_the_exact_bytes(released: Path, tmp_path: Path) -> None:
     prod = registry.resolve_prod(repo=released)
     assert (prod.artifact, prod.version, prod.stage, prod.tag, prod.stage_tag) == (
@@ -83,6 +107,9 @@ def test_resolve_prod_and_materialize_the_exact_bytes(released: Path, tmp_path: 
     files = prod.materialize(tmp_path / "prod")
     assert files.model.read_bytes() == (released / "models/model.joblib").read_bytes()
     assert json.loads(files.meta.read_text())["model"]["sha256"] == sha256_file(files.model)
+    # the ONNX graph comes with it (what the server's fast path needs), checked against model.json
+    assert files.onnx is not None and files.onnx.read_bytes() == (released / "models/model.onnx").read_bytes()
+    assert json.loads(files.meta.read_text())["onnx"]["sha256"] == sha256_file(files.onnx)
     model, meta = registry.resolve_model("prod", released, dest=tmp_path / "seam")  # lifecycle.score_prod's seam
     assert sha256_file(model) == sha256_file(files.model) and meta.name == "model.json"
     shown = json.loads(registry_cli(released, "show").stdout)

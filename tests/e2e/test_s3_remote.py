@@ -193,6 +193,7 @@ def test_registered_version_pulled_by_tag(pushed: Path, s3: S3, tmp_path: Path) 
     files = prod.materialize(tmp_path / "served")
     assert md5(files.model) == v1_model
     assert files.meta.name == "model.json"
+    assert files.onnx is not None and files.onnx.stat().st_size > 0  # the graph came from S3 too
 
 
 def test_server_stopped_mid_push_then_clean_push(s3: S3, repo_factory, tmp_path: Path) -> None:

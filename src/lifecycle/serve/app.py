@@ -115,14 +115,8 @@ def resolve_source(settings: Settings) -> Source:
             f"({type(exc).__name__}: {exc}); check `gto show` there, or serve files (SERVE_MODEL_SOURCE=file)"
         ) from exc
     dest = settings.registry_dest or Path(tempfile.gettempdir()) / "lifecycle-registry" / version.commit[:12]
-    files = version.materialize(dest)
-    onnx_path = files.model.with_suffix(".onnx")
-    try:  # the ONNX graph is a derived copy: fetch it too when that version has one, else serve scikit-learn
-        paths = registry.paths_at(version.repo, version.commit)
-        if "onnx" in paths and not onnx_path.exists():
-            registry._copy_from_dvc(version.repo, paths["onnx"], version.commit, onnx_path)
-    except Exception as exc:  # the fallback says why at startup (load_predictor: missing file)
-        log.warning("registry %s: no ONNX graph materialized (%s); scikit-learn will serve", version.tag, exc)
+    files = version.materialize(dest)  # model.onnx too when usable; without it scikit-learn serves and says why
+    onnx_path = files.onnx or files.model.with_suffix(".onnx")
     log.info(
         "registry: %s in stage %s (commit %s) -> %s", version.tag, settings.registry_stage, version.commit[:12], dest
     )
