@@ -329,8 +329,8 @@ class SeenRows:
     """Rows of the earlier chunks (and files) of the batch, so that a row repeated in a later chunk is quarantined
     as training's gate does over its whole file ("duplicate of row <id>"; within a chunk the contract's own rule
     finds it). Keeps the sorted 64-bit hashes of the duplicate rule's columns, where each first row is, and its id
-    in Arrow arrays: ~30 bytes per row with the telemetry's ids (~300 MB at 10M rows, against ~1.2 GB for the
-    chunked scoring itself; still far below reading the whole file).
+    in Arrow arrays: the peak at 10M telemetry rows went from 1.18 to 1.61 GB (the arrays are copied as they
+    grow), against 6.2 GB for reading the whole file.
     Only clean rows are remembered: a repeat of a row quarantined for another reason is quarantined for that
     same reason, without the "duplicate" note."""
 
