@@ -572,8 +572,8 @@ def validate_frame(
 ) -> QualityResult:
     """Check ``df`` against ``contract``: split clean and quarantined rows, decide pass/fail with GE.
 
-    ``table_checks=False`` skips row-count, null-fraction and class rules (e.g. for one chunk of a larger batch,
-    whose totals the caller checks); column presence and types are always checked. The two phases are
+    ``table_checks=False`` skips row-count, null-fraction, class and bad-row-fraction rules (e.g. for one chunk of
+    a larger batch, whose totals the caller checks); column presence and types are always checked. The two phases are
     :func:`split_rows` (pandas) and :func:`judge` (Great Expectations), for callers that work in between.
     """
     return judge(split_rows(df, contract), schema, contract, cfg, source, table_checks=table_checks)
@@ -729,7 +729,7 @@ def judge(
             *structural,
         ]
     fraction = len(quarantined) / n if n else 0.0
-    if fraction > cfg.max_bad_row_fraction:
+    if table_checks and fraction > cfg.max_bad_row_fraction:
         top = quarantined[REASON].str.split("; ").explode().str.replace(r"=.*? (outside|not in) ", r" \1 ", regex=True)
         common = ", ".join(f"{k} ({v})" for k, v in top.value_counts().head(3).items())
         failures.append(

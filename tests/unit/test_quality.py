@@ -186,6 +186,11 @@ def test_chunk_mode_skips_table_totals(messy, contract, cfg) -> None:
     df, schema = messy
     result = validate_frame(df.head(10), schema, contract, cfg, table_checks=False)
     assert result.success, result.summary()  # 10 rows < validate.min_rows, a class missing: not checked per chunk
+    # nor the bad-row fraction: a chunk that is all glitches is the caller's (whole batch's) total to judge
+    bad = df.head(10).assign(cell_temp_max_c=999.0)
+    result = validate_frame(bad, schema, contract, cfg, table_checks=False)
+    assert result.success and len(result.quarantined) == 10, result.summary()
+    assert not validate_frame(bad, schema, contract, cfg).success
 
 
 # --------------------------------------------------------------------------------------------- contract file

@@ -177,8 +177,7 @@ def validate_chunk(
         return pre
     if not gx:
         return _merge(pre, _contract_masks(pre.clean, contract, source), schema)
-    chunk_cfg = dataclasses.replace(cfg, max_bad_row_fraction=1.0) if cfg is not None else None
-    result = validate_frame(pre.clean, schema, contract, chunk_cfg, source=source, table_checks=False)  # type: ignore[arg-type]
+    result = validate_frame(pre.clean, schema, contract, cfg, source=source, table_checks=False)  # type: ignore[arg-type]
     if not result.success:
         raise GateError(result.summary())
     return _merge(pre, ChunkResult(result.clean, result.quarantined), schema)
