@@ -27,7 +27,7 @@ from lifecycle.io import read_json
 from lifecycle.params import load_params
 from lifecycle.quality import contract_path, load_contract
 from lifecycle.schema import Schema, read_schema
-from lifecycle.stages.score import batch_files, load_model, model_version, score_batch
+from lifecycle.stages.score import batch_files, load_model, model_version, score_with_params
 
 log = logging.getLogger(__name__)
 
@@ -101,20 +101,7 @@ def score(args: argparse.Namespace, model_path: Path, meta_path: Path) -> None:
     model = load_model(model_path)
     version = model_version(meta, model_path)
     log.info("scoring %d file(s) with model %s (%s)", len(files), version, model_path)
-    summary = score_batch(
-        files,
-        model,
-        schema,
-        version,
-        out,
-        quarantine,
-        chunk_rows=params.score.chunk_rows,
-        min_rows=params.score.min_rows,
-        validate=params.validate,
-        read_options=params.ingest.read_options,
-        normalize=params.ingest.normalize_columns,
-        contract=contract,
-    )
+    summary = score_with_params(params, files, model, schema, version, out, quarantine, contract)
     json.dump(summary.to_dict() | {"out": str(out), "quarantine": str(quarantine)}, sys.stdout, indent=2)
     sys.stdout.write("\n")
 

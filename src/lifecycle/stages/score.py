@@ -36,7 +36,7 @@ from lifecycle import cli
 from lifecycle.errors import DataError, GateError
 from lifecycle.io import TABLE_SUFFIXES, atomic_path, read_json, sha256_file, write_json
 from lifecycle.notify import notify
-from lifecycle.params import Validate, load_params
+from lifecycle.params import Params, Validate, load_params
 from lifecycle.quality import (
     ColumnRule,
     Contract,
@@ -502,6 +502,34 @@ def score_batch(
     return summary
 
 
+def score_with_params(
+    params: Params,
+    files: Sequence[Path],
+    model: Any,
+    schema: Schema,
+    version: str,
+    out: str | Path,
+    quarantine: str | Path,
+    contract: Contract | None,
+) -> BatchSummary:
+    """:func:`score_batch` with params.yaml's knobs (``score.*``, ``validate.*``, ingest's read options and column
+    normalization): what the stage and ``python -m lifecycle.score_prod`` both run."""
+    return score_batch(
+        files,
+        model,
+        schema,
+        version,
+        out,
+        quarantine,
+        chunk_rows=params.score.chunk_rows,
+        min_rows=params.score.min_rows,
+        validate=params.validate,
+        read_options=params.ingest.read_options,
+        normalize=params.ingest.normalize_columns,
+        contract=contract,
+    )
+
+
 def check_batch(summary: BatchSummary, schema: Schema, min_rows: int, validate: Validate) -> None:
     """Whole-batch rules; raising here keeps the previous outputs."""
     where = ", ".join(summary.files)
@@ -555,20 +583,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     model = load_model(args.model)
     version = model_version(read_json(args.meta), args.model)
     try:
-        summary = score_batch(
-            files,
-            model,
-            schema,
-            version,
-            args.out,
-            args.quarantine,
-            chunk_rows=params.score.chunk_rows,
-            min_rows=params.score.min_rows,
-            validate=params.validate,
-            read_options=params.ingest.read_options,
-            normalize=params.ingest.normalize_columns,
-            contract=contract,
-        )
+        summary = score_with_params(params, files, model, schema, version, args.out, args.quarantine, contract)
     except GateError as exc:
         notify(params.notify, "Batch rejected by validation", [str(exc)], status="failure")
         raise
