@@ -29,6 +29,19 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+def small_params(model: str = "hist_gradient_boosting", max_iter: int = 30) -> Any:
+    """params.yaml as lifecycle.params reads it, with ``train.model`` = ``model`` and a small HistGradientBoosting
+    (``max_iter`` iterations): the in-process fits of the stage and API tests."""
+    import dataclasses
+
+    from lifecycle.params import load_params
+
+    params = load_params(ROOT / "params.yaml")
+    hgb = dataclasses.replace(params.train.hist_gradient_boosting, max_iter=max_iter)
+    train = dataclasses.replace(params.train, model=model, hist_gradient_boosting=hgb)
+    return dataclasses.replace(params, train=train)
+
+
 def deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """Recursively merge ``changes`` into ``base`` (in place) and return it."""
     for key, value in changes.items():

@@ -172,7 +172,8 @@ def materialize(version: ModelVersion, dest: str | Path, force: bool = False) ->
     model_path, meta_path = out / Path(paths["model"]).name, out / Path(paths["model_meta"]).name
     if force or not meta_path.exists():
         _copy_from_dvc(version.repo, paths["model_meta"], version.commit, meta_path)
-    expected = (read_json(meta_path).get("model") or {}).get("sha256")
+    meta = read_json(meta_path)
+    expected = (meta.get("model") or {}).get("sha256")
     if force or not model_path.exists() or sha256_file(model_path) != expected:
         _copy_from_dvc(version.repo, paths["model"], version.commit, model_path)
     actual = sha256_file(model_path)
@@ -181,7 +182,7 @@ def materialize(version: ModelVersion, dest: str | Path, force: bool = False) ->
             f"{model_path}: sha256 {actual[:12]}... differs from model.sha256 {str(expected)[:12]}... in "
             f"{meta_path.name} of {version.tag}; the remote holds other bytes than the ones registered"
         )
-    onnx_path = _materialize_onnx(version, read_json(meta_path), paths["onnx"], out, force)
+    onnx_path = _materialize_onnx(version, meta, paths["onnx"], out, force)
     log.info("materialized %s (%s, commit %s) into %s", version.tag, version.stage or "-", version.commit[:12], out)
     return ModelFiles(model=model_path, meta=meta_path, onnx=onnx_path)
 

@@ -18,11 +18,11 @@ import joblib
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from tests.conftest import small_params
 from threadpoolctl import threadpool_limits
 
 from lifecycle import telemetry
 from lifecycle.io import atomic_path, write_json, write_table
-from lifecycle.params import load_params
 from lifecycle.schema import coerce_frame, infer_schema
 from lifecycle.serve.app import create_app
 from lifecycle.serve.settings import Settings
@@ -43,11 +43,7 @@ class Trained:
 
 
 def _fit(directory: Path, family: str, df: pd.DataFrame, test: pd.DataFrame, schema: Any) -> Trained:
-    params = load_params(ROOT / "params.yaml")
-    hgb = dataclasses.replace(params.train.hist_gradient_boosting, max_iter=30)
-    params = dataclasses.replace(
-        params, train=dataclasses.replace(params.train, model=family, hist_gradient_boosting=hgb)
-    )
+    params = small_params(model=family)
     directory.mkdir(parents=True, exist_ok=True)
     data_path, test_path, schema_path = (
         directory / "train.parquet",

@@ -14,11 +14,12 @@ from typing import Any
 import joblib
 import pandas as pd
 import pytest
+from tests.conftest import small_params
 
 from lifecycle import telemetry as tel
 from lifecycle.errors import DataError
 from lifecycle.io import read_json, write_json, write_table
-from lifecycle.params import Params, load_params
+from lifecycle.params import Params
 from lifecycle.schema import Schema
 from lifecycle.stages import monitor as stage
 from lifecycle.stages.ingest import prepare
@@ -27,12 +28,6 @@ from lifecycle.stages.train import fit
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_METRICS = {"accuracy": 0.89, "f1_macro": 0.85, "log_loss": 0.3}
-
-
-def small_params() -> Params:
-    params = load_params(ROOT / "params.yaml")
-    hgb = dataclasses.replace(params.train.hist_gradient_boosting, max_iter=30)
-    return dataclasses.replace(params, train=dataclasses.replace(params.train, hist_gradient_boosting=hgb))
 
 
 @pytest.fixture(scope="module")

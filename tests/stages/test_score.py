@@ -13,11 +13,12 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from tests.conftest import small_params
 
 from lifecycle import telemetry as tel
 from lifecycle.errors import DataError, GateError, LifecycleError
 from lifecycle.io import read_json, sha256_file, write_json, write_table
-from lifecycle.params import Params, load_params
+from lifecycle.params import Params
 from lifecycle.quality import load_contract
 from lifecycle.schema import Schema
 from lifecycle.stages import score as stage
@@ -27,15 +28,6 @@ from lifecycle.stages.train import fit
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = str(ROOT / "data" / "contracts")
 CONTRACT = load_contract(ROOT / "data" / "contracts" / "telemetry.yaml")
-
-
-def small_params() -> Params:
-    params = load_params(ROOT / "params.yaml")
-    hgb = dataclasses.replace(params.train.hist_gradient_boosting, max_iter=30)
-    return dataclasses.replace(
-        params,
-        train=dataclasses.replace(params.train, model="hist_gradient_boosting", hist_gradient_boosting=hgb),
-    )
 
 
 @pytest.fixture(scope="module")

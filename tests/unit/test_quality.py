@@ -190,7 +190,9 @@ def test_chunk_mode_skips_table_totals(messy, contract, cfg) -> None:
     bad = df.head(10).assign(cell_temp_max_c=999.0)
     result = validate_frame(bad, schema, contract, cfg, table_checks=False)
     assert result.success and len(result.quarantined) == 10, result.summary()
-    assert not validate_frame(bad, schema, contract, cfg).success
+    whole = validate_frame(bad, schema, contract, cfg)
+    assert not whole.success
+    assert any("more than validate.max_bad_row_fraction" in f for f in whole.table_failures), whole.summary()
 
 
 # --------------------------------------------------------------------------------------------- contract file

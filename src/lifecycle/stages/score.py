@@ -357,9 +357,9 @@ class SeenRows:
         clean = result.clean
         if clean.empty:
             return result
-        hashes = result.row_hashes
-        if hashes is None:  # the first chunk of a file (checked by Great Expectations): hash it here
-            columns = [c for c in self.columns if c in clean.columns]
+        columns = [c for c in self.columns if c in clean.columns]
+        hashes = result.row_hashes if len(columns) == len(self.columns) else None  # same columns, same hash
+        if hashes is None:  # e.g. the first chunk of a file (checked by Great Expectations): hash it here
             hashes = pd.util.hash_pandas_object(clean[columns], index=False).to_numpy()
         order = np.argsort(hashes, kind="stable")
         at_sorted = np.searchsorted(self.hashes, hashes[order])  # sorted queries: one pass over the array
