@@ -72,7 +72,7 @@ serve: setup ## Serve models/model.joblib over HTTP on PORT (8000) with WORKERS 
 
 BASE ?= main
 report: setup ## Markdown report of metrics, params and plots vs BASE (default main) in reports/pr/ (the PR comment)
-	$(BIN)/python -m lifecycle.report --base $(BASE) --out reports/pr/report.md --quiet
+	$(BIN)/python -m lifecycle.reporting.pr_report --base $(BASE) --out reports/pr/report.md --quiet
 	@echo "wrote reports/pr/report.md"
 
 plots: setup ## dvc plots diff vs BASE as an offline HTML page (vega inlined) in reports/plots/index.html

@@ -29,11 +29,11 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
-from lifecycle import telemetry
-from lifecycle.estimators import NEEDS_SCALING, build_model
-from lifecycle.features import build_preprocessor
+from lifecycle.config import load_params
+from lifecycle.data import telemetry
+from lifecycle.modeling.estimators import NEEDS_SCALING, build_model
+from lifecycle.modeling.features import build_preprocessor
 from lifecycle.onnx_engine import OnnxPredictor, SklearnPredictor, convert
-from lifecycle.params import load_params
 from lifecycle.schema import Schema, coerce_frame, infer_schema
 
 BATCHES = (1, 10, 100, 1000, 10000)

@@ -61,7 +61,7 @@ def baseline(rows: int) -> dict[str, float]:
     """The same compute in one process, in memory (run in a child process by the benchmark)."""
     import dataclasses
 
-    from lifecycle.params import load_params
+    from lifecycle.config import load_params
     from lifecycle.stages import evaluate, split, train
     from lifecycle.stages.ingest import load_source, prepare
     from lifecycle.stages.validate import check_frame

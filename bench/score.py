@@ -37,10 +37,10 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from lifecycle import telemetry as tel  # noqa: E402
+from lifecycle.config import Params, Validate, load_params  # noqa: E402
+from lifecycle.data import telemetry as tel  # noqa: E402
 from lifecycle.errors import ParamsError  # noqa: E402
 from lifecycle.io import write_json  # noqa: E402
-from lifecycle.params import Params, Validate, load_params  # noqa: E402
 from lifecycle.quality import load_contract  # noqa: E402
 from lifecycle.stages.ingest import prepare  # noqa: E402
 from lifecycle.stages.score import score_batch  # noqa: E402

@@ -167,7 +167,7 @@ def requests_of(meta_path: Path, n: int) -> list[dict[str, Any]]:
     """Valid request records: simulated telemetry (another seed than training), within the served limits."""
     import pandas as pd
 
-    from lifecycle import telemetry
+    from lifecycle.data import telemetry
     from lifecycle.io import read_json
     from lifecycle.schema import Schema
 
@@ -205,9 +205,9 @@ def fit_model(directory: Path, rows: int) -> tuple[Path, Path, Path]:
     import joblib
     from threadpoolctl import threadpool_limits
 
-    from lifecycle import telemetry
+    from lifecycle.config import load_params
+    from lifecycle.data import telemetry
     from lifecycle.io import atomic_path, write_json, write_table
-    from lifecycle.params import load_params
     from lifecycle.schema import coerce_frame, infer_schema
     from lifecycle.stages import export, train
 

@@ -109,9 +109,9 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
 
 
 def prepare_workdir(rows: int, work: Path) -> Path:
-    from lifecycle import telemetry
+    from lifecycle.config import load_params
+    from lifecycle.data import telemetry
     from lifecycle.io import write_json
-    from lifecycle.params import load_params
     from lifecycle.stages.ingest import prepare
 
     d = work / f"rows-{rows}"

@@ -30,11 +30,11 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def small_params(model: str = "hist_gradient_boosting", max_iter: int = 30) -> Any:
-    """params.yaml as lifecycle.params reads it, with ``train.model`` = ``model`` and a small HistGradientBoosting
+    """params.yaml as lifecycle.config reads it, with ``train.model`` = ``model`` and a small HistGradientBoosting
     (``max_iter`` iterations): the in-process fits of the stage and API tests."""
     import dataclasses
 
-    from lifecycle.params import load_params
+    from lifecycle.config import load_params
 
     params = load_params(ROOT / "params.yaml")
     hgb = dataclasses.replace(params.train.hist_gradient_boosting, max_iter=max_iter)

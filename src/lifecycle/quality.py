@@ -44,9 +44,9 @@ import pandas as pd
 import yaml
 
 from lifecycle import cli
+from lifecycle.config import Validate, load_params
 from lifecycle.errors import DataError, GateError
 from lifecycle.io import dumps_json, read_parquet, write_text
-from lifecycle.params import Validate, load_params
 from lifecycle.schema import Schema, normalize_name, read_schema
 
 log = logging.getLogger(__name__)

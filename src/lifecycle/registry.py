@@ -209,13 +209,30 @@ def _materialize_onnx(version: ModelVersion, meta: Mapping[str, Any], path: str,
     return dest
 
 
-def resolve_model(stage: str = PROD, repo: str | Path = ".", dest: str | Path | None = None) -> tuple[Path, Path]:
-    """(model.joblib, model.json) of the version in ``stage``, materialized into ``dest`` (default: a cache
-    folder per version under the system temp dir). The seam used by ``lifecycle.score_prod``."""
-    version = resolve_prod(stage, repo)
-    folder = Path(dest) if dest else Path(tempfile.gettempdir()) / "lifecycle-registry" / version.commit[:12]
-    files = version.materialize(folder)
-    return files.model, files.meta
+def fetch(
+    stage: str | None = PROD,
+    repo: str | Path = ".",
+    dest: str | Path | None = None,
+    *,
+    version: str | None = None,
+    force: bool = False,
+) -> tuple[ModelVersion, ModelFiles]:
+    """The one way code gets a registered model: resolve ``version`` (``v1.2.0``) if given, else the version in
+    ``stage``, from the GTO tags of ``repo``, and materialize its files into ``dest`` (default: a cache folder per
+    version under the system temp dir). Used by the server (``SERVE_MODEL_SOURCE=registry``) and by production
+    scoring. Raises :class:`RegistryError` when there is no such version or stage, or its bytes cannot be had.
+    """
+    if version is not None:
+        resolved = resolve_version(version, repo)
+    else:
+        from gto.exceptions import GTOException
+
+        try:
+            resolved = resolve_prod(stage or PROD, repo)
+        except GTOException as exc:  # gto raises its own types (no artifact declared, not a git repo, ...)
+            raise RegistryError(f"{repo}: cannot read the registry ({type(exc).__name__}: {exc})") from exc
+    folder = Path(dest) if dest else Path(tempfile.gettempdir()) / "lifecycle-registry" / resolved.commit[:12]
+    return resolved, resolved.materialize(folder, force=force)
 
 
 # --------------------------------------------------------------------------------------------- releasing
@@ -362,7 +379,7 @@ __all__ = [
     "materialize",
     "release",
     "reset_champion",
-    "resolve_model",
+    "fetch",
     "resolve_prod",
     "resolve_version",
 ]

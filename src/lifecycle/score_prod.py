@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lifecycle import cli
+from lifecycle.config import load_params
 from lifecycle.errors import DataError
 from lifecycle.io import read_json
-from lifecycle.params import load_params
 from lifecycle.quality import contract_path, load_contract
 from lifecycle.schema import Schema, read_schema
 from lifecycle.stages.score import batch_files, load_model, model_version, score_with_params

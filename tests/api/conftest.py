@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import small_params
 from threadpoolctl import threadpool_limits
 
-from lifecycle import telemetry
+from lifecycle.data import telemetry
 from lifecycle.io import atomic_path, write_json, write_table
 from lifecycle.schema import coerce_frame, infer_schema
 from lifecycle.serve.app import create_app

@@ -110,7 +110,8 @@ def test_resolve_prod_and_materialize_the_exact_bytes(released: Path, tmp_path: 
     # the ONNX graph comes with it (what the server's fast path needs), checked against model.json
     assert files.onnx is not None and files.onnx.read_bytes() == (released / "models/model.onnx").read_bytes()
     assert json.loads(files.meta.read_text())["onnx"]["sha256"] == sha256_file(files.onnx)
-    model, meta = registry.resolve_model("prod", released, dest=tmp_path / "seam")  # lifecycle.score_prod's seam
+    _, files = registry.fetch("prod", released, dest=tmp_path / "seam")  # what the server and score_prod call
+    model, meta = files.model, files.meta
     assert sha256_file(model) == sha256_file(files.model) and meta.name == "model.json"
     shown = json.loads(registry_cli(released, "show").stdout)
     assert shown["commit"] == prod.commit

@@ -1,4 +1,4 @@
-"""The pull-request report (`python -m lifecycle.report --base REV`) and the offline plots page, on real git + DVC
+"""The pull-request report (`python -m lifecycle.reporting.pr_report --base REV`) and the offline plots page, on real git + DVC
 repositories in tmp dirs: a tiny one with two commits whose params and metrics differ (exact deltas), and a copy of
 the built pipeline with one train param changed and reproduced."""
 
@@ -14,7 +14,7 @@ import pytest
 import yaml
 from tests.conftest import ROOT, git_commit, run, set_params
 
-from lifecycle.report import flatten, metric_rows, read_gates
+from lifecycle.reporting.pr_report import flatten, metric_rows, read_gates
 
 DVC_YAML = """
 params:
@@ -67,7 +67,17 @@ def tiny_repo(tmp_path: Path) -> Path:
 
 def report(repo: Path, *args: str) -> str:
     proc = run(
-        [sys.executable, "-m", "lifecycle.report", "--base", "HEAD~1", "--out", "reports/pr/report.md", *args], repo
+        [
+            sys.executable,
+            "-m",
+            "lifecycle.reporting.pr_report",
+            "--base",
+            "HEAD~1",
+            "--out",
+            "reports/pr/report.md",
+            *args,
+        ],
+        repo,
     )
     text = (repo / "reports/pr/report.md").read_text()
     assert proc.stdout == text  # printed and written
@@ -113,7 +123,9 @@ def test_no_gates_show_a_dash(tiny_repo: Path) -> None:
 
 
 def test_unknown_base_is_a_clear_error(tiny_repo: Path) -> None:
-    proc = run([sys.executable, "-m", "lifecycle.report", "--base", "nope", "--quiet"], tiny_repo, check=False)
+    proc = run(
+        [sys.executable, "-m", "lifecycle.reporting.pr_report", "--base", "nope", "--quiet"], tiny_repo, check=False
+    )
     assert proc.returncode == 1
     assert "--base 'nope': not a git revision" in proc.stderr
     assert "fetch-depth: 0" in proc.stderr

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from tests.conftest import run
 
-from lifecycle import telemetry as tel
+from lifecycle.data import telemetry as tel
 
 pytestmark = pytest.mark.slow
 

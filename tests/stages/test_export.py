@@ -21,13 +21,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
-from lifecycle import telemetry
+from lifecycle.config import Export, HistGradientBoosting
+from lifecycle.data import telemetry
 from lifecycle.errors import DataError
-from lifecycle.estimators import build_model
-from lifecycle.features import build_preprocessor
 from lifecycle.io import sha256_file, write_json, write_table
+from lifecycle.modeling.estimators import build_model
+from lifecycle.modeling.features import build_preprocessor
 from lifecycle.onnx_engine import OnnxPredictor, load_predictor
-from lifecycle.params import Export, HistGradientBoosting
 from lifecycle.quality import parse_contract
 from lifecycle.schema import Schema, coerce_frame, infer_schema, read_schema
 from lifecycle.stages.export import run

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from lifecycle.config import load_params
 from lifecycle.errors import DataError
-from lifecycle.params import load_params
 from lifecycle.schema import infer_schema
 from lifecycle.stages.ingest import load_source, prepare
 

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 from tests.conftest import small_params
 
-from lifecycle import telemetry as tel
+from lifecycle.config import Params
+from lifecycle.data import telemetry as tel
 from lifecycle.errors import DataError
 from lifecycle.io import read_json, write_json, write_table
-from lifecycle.params import Params
 from lifecycle.schema import Schema
 from lifecycle.stages import monitor as stage
 from lifecycle.stages.ingest import prepare

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
+from lifecycle.config import Promote
 from lifecycle.errors import DataError, ParamsError
 from lifecycle.io import sha256_file
-from lifecycle.model_card import lineage, render
-from lifecycle.params import Promote
+from lifecycle.reporting.model_card import lineage, render
 from lifecycle.stages import promote
 from lifecycle.stages.promote import decide
 

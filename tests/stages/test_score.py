@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from tests.conftest import small_params
 
-from lifecycle import telemetry as tel
+from lifecycle.config import Params
+from lifecycle.data import telemetry as tel
 from lifecycle.errors import DataError, GateError, LifecycleError
 from lifecycle.io import read_json, sha256_file, write_json, write_table
-from lifecycle.params import Params
 from lifecycle.quality import load_contract
 from lifecycle.schema import Schema
 from lifecycle.stages import score as stage

@@ -24,9 +24,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from lifecycle import cli, telemetry
+from lifecycle import cli
+from lifecycle.config import load_params
+from lifecycle.data import telemetry
 from lifecycle.io import write_json
-from lifecycle.params import load_params
 from lifecycle.stages import validate
 from lifecycle.stages.ingest import prepare
 

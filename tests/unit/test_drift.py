@@ -1,4 +1,4 @@
-"""Drift statistics (lifecycle.drift): PSI, KS, chi-square / Jensen-Shannon, missing rates, and the decisions
+"""Drift statistics (lifecycle.monitoring.drift): PSI, KS, chi-square / Jensen-Shannon, missing rates, and the decisions
 they drive on the simulator's v1 (reference) and v2 (drifted) fleets."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lifecycle import drift
-from lifecycle import telemetry as tel
-from lifecycle.params import load_params
+from lifecycle.config import load_params
+from lifecycle.data import telemetry as tel
+from lifecycle.monitoring import drift
 
 ROOT = Path(__file__).resolve().parents[2]
 CFG = load_params(ROOT / "params.yaml").monitor

@@ -91,6 +91,6 @@ def test_every_stage_runs_a_project_module() -> None:
 
 def test_graph_sees_transitive_and_lazy_imports() -> None:
     files = {str(p) for p in closure("lifecycle.stages.ingest")}
-    assert "src/lifecycle/telemetry.py" in files  # via `from lifecycle import cli, telemetry`
+    assert "src/lifecycle/data/telemetry.py" in files  # via `from lifecycle import cli, telemetry`
     assert "src/lifecycle/errors.py" in files  # via lifecycle.io, transitively
     assert "src/lifecycle/__init__.py" in files

@@ -18,13 +18,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
-from lifecycle import onnx_engine, telemetry
+from lifecycle import onnx_engine
+from lifecycle.config import HistGradientBoosting, LogisticRegression, RandomForest, Ridge
+from lifecycle.data import telemetry
 from lifecycle.errors import DataError
-from lifecycle.estimators import NEEDS_SCALING, build_model
-from lifecycle.features import build_preprocessor
 from lifecycle.io import sha256_file
+from lifecycle.modeling.estimators import NEEDS_SCALING, build_model
+from lifecycle.modeling.features import build_preprocessor
 from lifecycle.onnx_engine import OnnxPredictor, SklearnPredictor, export_pipeline, load_predictor
-from lifecycle.params import HistGradientBoosting, LogisticRegression, RandomForest, Ridge
 from lifecycle.schema import Schema, coerce_frame, infer_schema, normalize_columns
 
 ROOT = Path(__file__).resolve().parents[2]

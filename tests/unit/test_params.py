@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lifecycle.config import load_params, parse_params
 from lifecycle.errors import ParamsError
-from lifecycle.params import load_params, parse_params
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text())

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from lifecycle import telemetry
+from lifecycle.config import Validate, load_params
+from lifecycle.data import telemetry
 from lifecycle.errors import DataError, GateError
 from lifecycle.io import dumps_json
-from lifecycle.params import Validate, load_params
 from lifecycle.quality import (
     REASON,
     contract_path,

@@ -11,12 +11,12 @@ import pytest
 import yaml
 from threadpoolctl import threadpool_limits
 
+from lifecycle.config import Params, parse_params
+from lifecycle.data.telemetry import generate
 from lifecycle.errors import DataError, ParamsError
-from lifecycle.params import Params, parse_params
+from lifecycle.modeling.search import run_search, search_space
 from lifecycle.schema import infer_schema
-from lifecycle.search import run_search, search_space
 from lifecycle.stages import train as train_stage
-from lifecycle.telemetry import generate
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text())

@@ -1,4 +1,4 @@
-"""Unit tests for the EV battery telemetry simulator (``lifecycle.telemetry``)."""
+"""Unit tests for the EV battery telemetry simulator (``lifecycle.data.telemetry``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from lifecycle import telemetry as tel
+from lifecycle.data import telemetry as tel
 
 ROWS = 20_000
 
@@ -193,7 +193,7 @@ def test_invalid_arguments_raise_value_error_naming_the_argument(kwargs, name):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "lifecycle.telemetry", *args]
+    cmd = [sys.executable, "-m", "lifecycle.data.telemetry", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
 
 

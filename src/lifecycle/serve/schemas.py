@@ -49,7 +49,7 @@ def numeric_limits(
         )
     limits: dict[str, tuple[float, float]] = {}
     if builtin:
-        from lifecycle.telemetry import PHYSICAL_LIMITS
+        from lifecycle.data.telemetry import PHYSICAL_LIMITS
 
         limits.update({k: v for k, v in PHYSICAL_LIMITS.items() if k in schema.numeric})
     for name, (low, high) in (packaged or {}).items():

@@ -22,10 +22,10 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
 from lifecycle import cli
+from lifecycle.config import Evaluate, load_params
 from lifecycle.errors import DataError
 from lifecycle.io import read_parquet
-from lifecycle.metrics import score
-from lifecycle.params import Evaluate, load_params
+from lifecycle.modeling.metrics import score
 from lifecycle.schema import Schema, read_schema
 
 matplotlib.use("Agg")

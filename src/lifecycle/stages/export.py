@@ -26,10 +26,10 @@ from typing import Any
 import joblib
 
 from lifecycle import cli
+from lifecycle.config import Export, load_params
 from lifecycle.errors import DataError
 from lifecycle.io import read_json, read_parquet, sha256_file, write_bytes, write_json
 from lifecycle.onnx_engine import export_pipeline
-from lifecycle.params import Export, load_params
 from lifecycle.quality import Contract, contract_path, load_contract, numeric_bounds
 from lifecycle.schema import read_schema
 

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from lifecycle import cli, telemetry
+from lifecycle import cli
+from lifecycle.config import Ingest, load_params
+from lifecycle.data import telemetry
 from lifecycle.errors import DataError
 from lifecycle.io import read_table, write_json, write_table
-from lifecycle.params import Ingest, load_params
 from lifecycle.schema import Schema, coerce_frame, infer_schema, normalize_columns
 
 log = logging.getLogger(__name__)

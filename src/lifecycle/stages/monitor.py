@@ -5,7 +5,7 @@
         --metrics metrics/monitor.json --report reports/drift.html [--prediction-log PATH]
 
 For every feature: PSI, KS (numeric) or Jensen-Shannon + chi-square (categorical), missing-value rates
-(lifecycle.drift); the distribution of the predictions against the model's predictions on the reference rows;
+(lifecycle.monitoring.drift); the distribution of the predictions against the model's predictions on the reference rows;
 when labels arrived (CSV/Parquet files of row id + target in ``--feedback``), the model's metrics on them
 next to its test metrics. The decision ``retrain: true|false`` and its reasons go into the metrics JSON; the
 HTML report has a plot per drifted feature. On ``retrain: true`` a message goes to ``notify.webhook_url``;
@@ -29,12 +29,13 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from lifecycle import cli, drift
+from lifecycle import cli
+from lifecycle.config import Monitor, load_params
 from lifecycle.errors import DataError, GateError
 from lifecycle.io import TABLE_SUFFIXES, read_json, read_parquet, read_table, write_json, write_text
-from lifecycle.metrics import CLASSIFICATION, REGRESSION, higher_is_better, score
+from lifecycle.modeling.metrics import CLASSIFICATION, REGRESSION, higher_is_better, score
+from lifecycle.monitoring import drift
 from lifecycle.notify import notify
-from lifecycle.params import Monitor, load_params
 from lifecycle.schema import Schema, read_schema
 
 matplotlib.use("Agg")

@@ -28,11 +28,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lifecycle import cli, model_card
+from lifecycle import cli
+from lifecycle.config import Promote, load_params
 from lifecycle.errors import DataError, GateError, ParamsError
 from lifecycle.io import read_json, sha256_file, write_json, write_text
-from lifecycle.metrics import CLASSIFICATION, LOSSES, REGRESSION, higher_is_better
-from lifecycle.params import Promote, load_params
+from lifecycle.modeling.metrics import CLASSIFICATION, LOSSES, REGRESSION, higher_is_better
+from lifecycle.reporting import model_card
 
 log = logging.getLogger(__name__)
 KNOWN_METRICS = (*CLASSIFICATION, *REGRESSION)

@@ -33,10 +33,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lifecycle import cli
+from lifecycle.config import Params, Validate, load_params
 from lifecycle.errors import DataError, GateError
 from lifecycle.io import TABLE_SUFFIXES, atomic_path, read_json, sha256_file, write_json
 from lifecycle.notify import notify
-from lifecycle.params import Params, Validate, load_params
 from lifecycle.quality import (
     ColumnRule,
     Contract,
@@ -68,7 +68,7 @@ def batch_files(incoming: str | Path) -> list[Path]:
     if not files:
         raise DataError(
             f"{path}: no .csv or .parquet file to score; drop a batch there, e.g. "
-            f"`python -m lifecycle.telemetry --version v2 --rows 5000 --out {path}/batch.parquet`"
+            f"`python -m lifecycle.data.telemetry --version v2 --rows 5000 --out {path}/batch.parquet`"
         )
     bad = [p for p in files if p.suffix.lower() not in TABLE_SUFFIXES]
     if bad:

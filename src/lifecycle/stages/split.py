@@ -13,9 +13,9 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from lifecycle import cli
+from lifecycle.config import Split, load_params
 from lifecycle.errors import DataError
 from lifecycle.io import read_parquet, write_table
-from lifecycle.params import Split, load_params
 from lifecycle.schema import Schema, read_schema
 
 log = logging.getLogger(__name__)

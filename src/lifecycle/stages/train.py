@@ -8,7 +8,7 @@ fitted on, the params, the package versions, the schema and the training metrics
 host, absolute path or git commit), so the same inputs give the same bytes.
 
 With ``train.search`` = random | grid, the hyperparameters of ``train.<model>`` are first tuned by
-cross-validation (lifecycle.search); the best ones are fitted and recorded in model.json (``model.hyperparameters``
+cross-validation (lifecycle.modeling.search); the best ones are fitted and recorded in model.json (``model.hyperparameters``
 and ``model.search``), every candidate's fold scores in ``--cv-results``.
 """
 
@@ -29,14 +29,14 @@ from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
 from lifecycle import cli
+from lifecycle.config import Params, load_params
 from lifecycle.errors import DataError
-from lifecycle.estimators import NEEDS_SCALING, build_model, model_params
-from lifecycle.features import build_preprocessor
 from lifecycle.io import atomic_path, read_parquet, sha256_file, write_json
-from lifecycle.metrics import score
-from lifecycle.params import Params, load_params
+from lifecycle.modeling.estimators import NEEDS_SCALING, build_model, model_params
+from lifecycle.modeling.features import build_preprocessor
+from lifecycle.modeling.metrics import score
+from lifecycle.modeling.search import run_search
 from lifecycle.schema import Schema, read_schema
-from lifecycle.search import run_search
 
 log = logging.getLogger(__name__)
 PACKAGES = ("scikit-learn", "pandas", "numpy", "scipy", "joblib", "pyarrow")

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 import pandas as pd
 
 from lifecycle import cli
+from lifecycle.config import Params, load_params
 from lifecycle.errors import DataError
 from lifecycle.io import atomic_path, write_json
-from lifecycle.params import Params, load_params
 from lifecycle.quality import (
     contract_path,
     judge,

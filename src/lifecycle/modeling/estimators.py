@@ -13,8 +13,8 @@ from sklearn.ensemble import (
 )
 from sklearn.linear_model import LogisticRegression, Ridge
 
+from lifecycle.config import Train
 from lifecycle.errors import ParamsError
-from lifecycle.params import Train
 
 # Linear models need scaled inputs; trees do not.
 NEEDS_SCALING = {"logistic_regression", "ridge"}

@@ -10,7 +10,7 @@ climate, more fast charging and older packs; ``DRIFTED_FEATURES`` and ``STABLE_F
 columns that moves. Everything is drawn from one ``np.random.default_rng(seed)``, so the same arguments
 always give the same frame.
 
-    python -m lifecycle.telemetry --version v2 --rows 50000 --seed 7 --out data/raw/telemetry.parquet
+    python -m lifecycle.data.telemetry --version v2 --rows 50000 --seed 7 --out data/raw/telemetry.parquet
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def generate(
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: generate a telemetry batch and write it as CSV or Parquet."""
     parser = argparse.ArgumentParser(
-        prog="python -m lifecycle.telemetry",
+        prog="python -m lifecycle.data.telemetry",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,6 +1,6 @@
 """The pull-request report: metrics, params and plots of the workspace against a base git revision, in Markdown.
 
-    python -m lifecycle.report --base origin/main --out reports/pr/report.md
+    python -m lifecycle.reporting.pr_report --base origin/main --out reports/pr/report.md
 
 Sections: a metrics table (base, PR, change, and whether each promotion gate of ``promote.min``/``promote.max`` in
 params.yaml passes; "-" when there is no such gate), the params that changed, the validation summary
@@ -30,7 +30,7 @@ import yaml
 from lifecycle import cli
 from lifecycle.errors import LifecycleError
 from lifecycle.io import atomic_path, read_json
-from lifecycle.metrics import higher_is_better
+from lifecycle.modeling.metrics import higher_is_better
 
 log = logging.getLogger(__name__)
 WORKSPACE = "workspace"

@@ -20,10 +20,10 @@ from scipy import stats
 from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from lifecycle import params as params_module
+from lifecycle import config as params_module
+from lifecycle.config import Train
 from lifecycle.errors import DataError, ParamsError
-from lifecycle.metrics import CLASSIFICATION, LOSSES, REGRESSION
-from lifecycle.params import Train
+from lifecycle.modeling.metrics import CLASSIFICATION, LOSSES, REGRESSION
 
 log = logging.getLogger(__name__)
 SOURCE = "params.yaml"

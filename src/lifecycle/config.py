@@ -134,7 +134,7 @@ class SearchSpace:
 class Train:
     model: Literal["hist_gradient_boosting", "random_forest", "logistic_regression", "ridge"]
     threads: int  # OpenMP threads of the fit: the bytes of the model depend on it, so it is a param, not the core count
-    search: Literal["none", "random", "grid"]  # tune train.<model> by cross-validation (lifecycle.search)
+    search: Literal["none", "random", "grid"]  # tune train.<model> by cross-validation (lifecycle.modeling.search)
     cv_folds: int
     search_iterations: int  # random search: candidates drawn
     search_metric: str | None  # null: f1_macro (classification) / rmse (regression)
@@ -191,7 +191,7 @@ class Notify:
 
 @dataclasses.dataclass(frozen=True)
 class Promote:
-    """The promotion gate (docs/registry.md). Keys of each map are metric names of lifecycle.metrics."""
+    """The promotion gate (docs/registry.md). Keys of each map are metric names of lifecycle.modeling.metrics."""
 
     min: dict[str, float]  # scores that must reach at least this value, e.g. {accuracy: 0.85}
     max: dict[str, float]  # losses that must stay at or below this value, e.g. {log_loss: 0.5}
