@@ -376,10 +376,10 @@ __all__ = [
     "ModelFiles",
     "ModelVersion",
     "RegistryError",
+    "fetch",
     "materialize",
     "release",
     "reset_champion",
-    "fetch",
     "resolve_prod",
     "resolve_version",
 ]
