@@ -203,7 +203,9 @@ def model_classes(model: Any) -> list[Any]:
     return [c.item() if hasattr(c, "item") else c for c in classes]
 
 
-def predict(model: Any, X: pd.DataFrame | Sequence[Mapping[str, Any]], task: str) -> tuple[np.ndarray, np.ndarray | None]:
+def predict(
+    model: Any, X: pd.DataFrame | Sequence[Mapping[str, Any]], task: str
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Predict raw feature rows ``X`` (shape (n, features)) with the fitted pipeline.
 
     Returns ``(y_pred, proba)``: for classification ``y_pred`` has shape (n,) with values of ``model.classes_`` and
@@ -214,4 +216,5 @@ def predict(model: Any, X: pd.DataFrame | Sequence[Mapping[str, Any]], task: str
     if task == "classification" and hasattr(model, "predict_proba"):
         proba = model.predict_proba(X)
         return np.asarray(model.classes_)[np.argmax(proba, axis=1)], proba
-    return np.asarray(model.predict(X), dtype=np.float64) if task == "regression" else np.asarray(model.predict(X)), None
+    y_pred = np.asarray(model.predict(X))
+    return (y_pred.astype(np.float64) if task == "regression" else y_pred), None
