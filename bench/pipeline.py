@@ -5,7 +5,7 @@
 For each size: (a) `dvc repro evaluate` from scratch in a fresh scratch git repository (ingest, validate, split,
 train, evaluate: one process per stage, Parquet files between them, DVC hashing and locking), and (b) a single
 Python process that does the same compute with the same functions and no files: generate, check, split, fit,
-score (metrics + permutation importance). Then the no-op: `dvc repro` on the complete, up-to-date pipeline.
+evaluate (metrics + permutation importance). Then the no-op: `dvc repro` on the complete, up-to-date pipeline.
 Prints the ratio dvc/baseline per size. Both sides run on the same machine back to back, so the ratio holds
 even when absolute times drift.
 """
@@ -61,31 +61,39 @@ def baseline(rows: int) -> dict[str, float]:
     """The same compute in one process, in memory (run in a child process by the benchmark)."""
     import dataclasses
 
+    from lifecycle.artifact import predict
     from lifecycle.config import load_params
-    from lifecycle.stages import evaluate, split, train
-    from lifecycle.stages.ingest import load_source, prepare
-    from lifecycle.stages.validate import check_frame
+    from lifecycle.data.ingest import load_dataset
+    from lifecycle.data.split import split
+    from lifecycle.modeling.evaluation import importances
+    from lifecycle.modeling.metrics import compute_metrics
+    from lifecycle.modeling.pipeline import fit
+    from lifecycle.quality import contract_path, load_contract, validate_frame
 
     times: dict[str, float] = {}
     t = time.perf_counter()
     params = load_params(ROOT / "params.yaml")
     params = dataclasses.replace(params, ingest=dataclasses.replace(params.ingest, rows=rows))
-    df, schema = prepare(load_source(params.ingest, params.base.seed), params.ingest, "telemetry")
+    df, schema = load_dataset(params.ingest, params.base.seed)
     times["generate"] = time.perf_counter() - t
     t = time.perf_counter()
-    clean = check_frame(df, schema, params)
+    contract = load_contract(contract_path(params.paths.contracts, params.ingest.source))
+    result = validate_frame(df, schema, contract, params.validate, source="in-memory frame")
+    result.raise_if_failed()
+    clean = result.clean
     times["check"] = time.perf_counter() - t
     t = time.perf_counter()
-    train_df, test_df = split.split(clean, schema, params.split, params.base.seed)
+    train_df, test_df = split(clean, schema, params.split, params.base.seed)
     times["split"] = time.perf_counter() - t
     t = time.perf_counter()
-    model, _ = train.fit(train_df, schema, params)
+    model, _ = fit(train_df, schema, params)
     times["fit"] = time.perf_counter() - t
     t = time.perf_counter()
     X, y = test_df[schema.features], test_df[schema.target]
-    evaluate.score(schema.task, y, model.predict(X), model.predict_proba(X), schema.classes)
-    evaluate.importances(model, X, y, params.evaluate, params.base.seed)
-    times["score"] = time.perf_counter() - t
+    y_pred, proba = predict(model, X, schema.task)
+    compute_metrics(schema.task, y, y_pred, proba, schema.classes)
+    importances(model, X, y, params.evaluate, params.base.seed)
+    times["evaluate"] = time.perf_counter() - t
     return times
 
 

@@ -39,12 +39,12 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from lifecycle.config import Params, Validate, load_params  # noqa: E402
 from lifecycle.data import telemetry as tel  # noqa: E402
+from lifecycle.data.ingest import prepare  # noqa: E402
 from lifecycle.errors import ParamsError  # noqa: E402
 from lifecycle.io import write_json  # noqa: E402
+from lifecycle.modeling.pipeline import fit  # noqa: E402
 from lifecycle.quality import load_contract  # noqa: E402
-from lifecycle.stages.ingest import prepare  # noqa: E402
 from lifecycle.stages.score import score_batch  # noqa: E402
-from lifecycle.stages.train import fit  # noqa: E402
 
 CONTRACT = ROOT / "data" / "contracts" / "telemetry.yaml"  # the data contract scoring validates against
 PART = 1_000_000  # rows generated per part of a large file

@@ -202,14 +202,15 @@ class InProcess:
 
 def fit_model(directory: Path, rows: int) -> tuple[Path, Path, Path]:
     """Train params.yaml's model on ``rows`` simulated rows and package it as the pipeline does (train + export)."""
-    import joblib
     from threadpoolctl import threadpool_limits
 
+    from lifecycle.artifact import save_model
     from lifecycle.config import load_params
     from lifecycle.data import telemetry
-    from lifecycle.io import atomic_path, write_json, write_table
+    from lifecycle.io import write_json, write_table
+    from lifecycle.modeling.pipeline import fit, model_metadata
     from lifecycle.schema import coerce_frame, infer_schema
-    from lifecycle.stages import export, train
+    from lifecycle.stages import export
 
     params = load_params(ROOT / "params.yaml")
     raw = telemetry.generate(rows=rows + 5000, seed=params.base.seed)
@@ -221,12 +222,10 @@ def fit_model(directory: Path, rows: int) -> tuple[Path, Path, Path]:
     write_table(df.iloc[rows:], paths["test"])
     write_json(directory / "schema.json", schema.to_dict())
     with threadpool_limits(1):
-        pipeline, metrics = train.fit(df.iloc[:rows], schema, params)
+        pipeline, metrics = fit(df.iloc[:rows], schema, params)
         model = directory / "model.joblib"
-        with atomic_path(model) as tmp:
-            joblib.dump(pipeline, tmp, compress=3)
-        card = train.model_card_data(model, paths["train"], df.iloc[:rows], schema, params, metrics)
-        write_json(directory / "train.json", card)
+        save_model(pipeline, model)
+        model_metadata(model, paths["train"], df.iloc[:rows], schema, params, metrics).write(directory / "train.json")
         onnx, meta = directory / "model.onnx", directory / "model.json"
         export.run(model, directory / "train.json", paths["test"], directory / "schema.json", onnx, meta, params.export)
     return model, meta, onnx

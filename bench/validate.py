@@ -111,8 +111,8 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
 def prepare_workdir(rows: int, work: Path) -> Path:
     from lifecycle.config import load_params
     from lifecycle.data import telemetry
+    from lifecycle.data.ingest import prepare
     from lifecycle.io import write_json
-    from lifecycle.stages.ingest import prepare
 
     d = work / f"rows-{rows}"
     d.mkdir()

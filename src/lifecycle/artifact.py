@@ -1,8 +1,8 @@
 """The model artifact: the typed model.json record, the one integrity-checked ``load``, and the one ``predict``.
 
-One fitted ``Pipeline(preprocess -> model)`` is pickled to ``model.joblib``; its metadata (``train.json`` written by
-train, ``model.json`` = the same plus the ``onnx`` and ``contract`` sections written by export) records the
-model's sha256. Loading a pickle runs code, so :func:`load_model` checks the file's sha256 against that record
+One fitted ``Pipeline(preprocess -> model)`` is pickled to ``model.joblib`` (:func:`save_model`); its metadata
+(``train.json`` written by train, ``model.json`` = the same plus the ``onnx`` and ``contract`` sections written by
+export) records the model's sha256. Loading a pickle runs code, so :func:`load_model` checks the file's sha256 against that record
 *before* anything is unpickled (scikit-learn's model_persistence guide: load only what you trust), and every
 consumer (evaluate, export, score, monitor, the server, production scoring) loads through it.
 
@@ -24,7 +24,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lifecycle.errors import DataError
-from lifecycle.io import read_json, sha256_file, write_json
+from lifecycle.io import atomic_path, read_json, sha256_file, write_json
 from lifecycle.schema import Schema
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,16 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-# --------------------------------------------------------------------------------------------- loading
+# --------------------------------------------------------------------------------------------- saving, loading
+def save_model(model: Any, model_path: str | Path) -> None:
+    """Pickle the fitted pipeline to ``model_path`` with joblib (``compress=3``), atomically (temp file, fsync,
+    rename): the file train writes and :func:`load_model` reads. Deterministic for a deterministic ``model``."""
+    import joblib
+
+    with atomic_path(model_path) as tmp:
+        joblib.dump(model, tmp, compress=3)
+
+
 def verify(model_path: str | Path, record: ModelMetadata, source: str = "model.json") -> str:
     """The model file's hex sha256, after checking it equals ``record.model.sha256``.
 

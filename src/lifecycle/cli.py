@@ -5,10 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 from lifecycle.errors import LifecycleError
 
@@ -59,23 +57,3 @@ def run(
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
-
-
-@contextmanager
-def heartbeat(what: str, every: float = 10.0, logger: logging.Logger = log) -> Iterator[None]:
-    """Log ``what ... still running (N s)`` every ``every`` seconds until the block ends: progress for long
-    steps (a model fit) that report none of their own."""
-    done = threading.Event()
-    started = time.perf_counter()
-
-    def beat() -> None:
-        while not done.wait(every):
-            logger.info("%s: still running (%.0f s)", what, time.perf_counter() - started)
-
-    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()

@@ -1,7 +1,7 @@
 """Fixtures for the API tests: small trained models written the way the pipeline writes them.
 
 ``trained_models`` fits a champion (HistGradientBoosting, 30 iterations) and a challenger (logistic regression) on
-3000 simulated telemetry rows with the train stage's ``fit`` and ``model_card_data``, and packages each with the
+3000 simulated telemetry rows with ``lifecycle.modeling.pipeline``'s ``fit`` and ``model_metadata``, and packages each with the
 export stage's ``run`` (ONNX + parity report in model.json). About 5 s, once per session.
 """
 
@@ -14,19 +14,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from tests.conftest import small_params
 from threadpoolctl import threadpool_limits
 
+from lifecycle.artifact import save_model
 from lifecycle.data import telemetry
-from lifecycle.io import atomic_path, write_json, write_table
+from lifecycle.io import write_json, write_table
+from lifecycle.modeling.pipeline import fit, model_metadata
 from lifecycle.schema import coerce_frame, infer_schema
 from lifecycle.serve.app import create_app
 from lifecycle.serve.settings import Settings
-from lifecycle.stages import export, train
+from lifecycle.stages import export
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,11 +54,10 @@ def _fit(directory: Path, family: str, df: pd.DataFrame, test: pd.DataFrame, sch
     write_table(df, data_path)
     write_table(test, test_path)
     write_json(schema_path, schema.to_dict())
-    pipeline, metrics = train.fit(df, schema, params)
+    pipeline, metrics = fit(df, schema, params)
     model_path = directory / "model.joblib"
-    with atomic_path(model_path) as tmp:
-        joblib.dump(pipeline, tmp, compress=3)
-    write_json(directory / "train.json", train.model_card_data(model_path, data_path, df, schema, params, metrics))
+    save_model(pipeline, model_path)
+    model_metadata(model_path, data_path, df, schema, params, metrics).write(directory / "train.json")
     onnx_path, meta_path = directory / "model.onnx", directory / "model.json"
     export.run(model_path, directory / "train.json", test_path, schema_path, onnx_path, meta_path, params.export)
     return Trained(directory, model_path, meta_path, onnx_path)

@@ -17,13 +17,13 @@ from tests.conftest import small_params
 
 from lifecycle.config import Params
 from lifecycle.data import telemetry as tel
+from lifecycle.data.ingest import prepare
 from lifecycle.errors import DataError, GateError, LifecycleError
 from lifecycle.io import read_json, sha256_file, write_json, write_table
+from lifecycle.modeling.pipeline import fit
 from lifecycle.quality import load_contract
 from lifecycle.schema import Schema
 from lifecycle.stages import score as stage
-from lifecycle.stages.ingest import prepare
-from lifecycle.stages.train import fit
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = str(ROOT / "data" / "contracts")

@@ -27,9 +27,9 @@ import yaml
 from lifecycle import cli
 from lifecycle.config import load_params
 from lifecycle.data import telemetry
+from lifecycle.data.ingest import prepare
 from lifecycle.io import write_json
 from lifecycle.stages import validate
-from lifecycle.stages.ingest import prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 3000

@@ -14,6 +14,7 @@ import yaml
 
 from lifecycle.config import Validate, load_params
 from lifecycle.data import telemetry
+from lifecycle.data.ingest import prepare
 from lifecycle.errors import DataError, GateError
 from lifecycle.io import dumps_json
 from lifecycle.quality import (
@@ -28,7 +29,6 @@ from lifecycle.quality import (
     suggest_contract,
     validate_frame,
 )
-from lifecycle.stages.ingest import prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 TELEMETRY = ROOT / "data/contracts/telemetry.yaml"

@@ -14,10 +14,19 @@ REGRESSION = ("rmse", "mae", "r2")
 LOSSES = frozenset({"log_loss", "rmse", "mae"})
 
 
-def score(
+def compute_metrics(
     task: str, y_true: Any, y_pred: Any, proba: np.ndarray | None = None, classes: Sequence[Any] = ()
 ) -> dict[str, float]:
-    """All metrics of ``task`` for one set of predictions, as plain floats rounded to 6 digits."""
+    """All metrics of ``task`` (:data:`CLASSIFICATION` or :data:`REGRESSION` names) for one set of predictions.
+
+    ``y_true`` and ``y_pred`` have shape (n,); ``proba`` (classification only, optional) has shape
+    (n, len(classes)) with columns in ``classes`` order. Without ``proba`` there is no roc_auc or log_loss;
+    roc_auc is also left out when ``y_true`` holds a single class, or (multiclass) not every class.
+    Formulas are scikit-learn's (``sklearn.metrics``): roc_auc is one-vs-rest for more than two classes (the
+    positive class of two is ``classes[1]``), f1_macro gives 0 to a class never predicted, rmse is the square
+    root of ``mean_squared_error``. Returns plain floats rounded to 6 digits, in the units of the target for
+    rmse and mae. Raises ``ValueError`` (from scikit-learn) for mismatched shapes or labels.
+    """
     if task == "classification":
         out = {
             "accuracy": skm.accuracy_score(y_true, y_pred),
@@ -43,4 +52,5 @@ def score(
 
 
 def higher_is_better(name: str) -> bool:
+    """Whether a larger value of metric ``name`` is better (False for the losses in :data:`LOSSES`)."""
     return name not in LOSSES

@@ -33,7 +33,7 @@ from lifecycle import cli
 from lifecycle.config import Monitor, load_params
 from lifecycle.errors import DataError, GateError
 from lifecycle.io import TABLE_SUFFIXES, read_json, read_parquet, read_table, write_json, write_text
-from lifecycle.modeling.metrics import CLASSIFICATION, REGRESSION, higher_is_better, score
+from lifecycle.modeling.metrics import CLASSIFICATION, REGRESSION, compute_metrics, higher_is_better
 from lifecycle.monitoring import drift
 from lifecycle.notify import notify
 from lifecycle.schema import Schema, read_schema
@@ -138,9 +138,9 @@ def feedback_metrics(scored: pd.DataFrame, labels: pd.DataFrame, schema: Schema)
         proba_cols = [f"proba_{c}" for c in classes]
         proba = joined[proba_cols].to_numpy() if all(c in joined for c in proba_cols) else None
         y = y.astype(type(classes[0])) if classes else y
-        out["metrics"] = score("classification", y, joined[PREDICTION], proba, classes)
+        out["metrics"] = compute_metrics("classification", y, joined[PREDICTION], proba, classes)
     else:
-        out["metrics"] = score("regression", y.astype(float), joined[PREDICTION].astype(float))
+        out["metrics"] = compute_metrics("regression", y.astype(float), joined[PREDICTION].astype(float))
     return out
 
 

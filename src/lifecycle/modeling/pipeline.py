@@ -1,0 +1,141 @@
+"""The one model artifact, built and fitted: ``Pipeline(preprocess -> model)``, and its metadata.
+
+:func:`build_pipeline` returns the unfitted pipeline (MLflow Recipes' ``estimator_fn`` shape); :func:`fit_with_search`
+tunes it by cross-validation when ``train.search`` asks for it (:mod:`lifecycle.modeling.search`), fits it on the
+train split with a pinned number of OpenMP threads, and computes its train metrics; :func:`model_metadata` is the
+record written next to it (train.json, later model.json).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
+
+from lifecycle import artifact
+from lifecycle.config import Params
+from lifecycle.errors import DataError
+from lifecycle.io import sha256_file
+from lifecycle.modeling.estimators import NEEDS_SCALING, build_model, model_params
+from lifecycle.modeling.features import build_preprocessor
+from lifecycle.modeling.metrics import compute_metrics
+from lifecycle.modeling.search import run_search
+from lifecycle.progress import heartbeat
+from lifecycle.schema import Schema
+
+log = logging.getLogger(__name__)
+NO_SEARCH: dict[str, Any] = {"method": "none", "best_params": {}}
+
+
+def build_pipeline(schema: Schema, params: Params, overrides: dict[str, object] | None = None) -> Pipeline:
+    """The unfitted artifact: raw rows with the schema's columns in, predictions out.
+
+    ``overrides`` are hyperparameters replacing those of ``train.<model>`` (the search's best values).
+    Raises :class:`~lifecycle.errors.ParamsError` when ``train.model`` does not fit ``schema.task``.
+    """
+    return Pipeline(
+        [
+            ("preprocess", build_preprocessor(schema, scale_numeric=params.train.model in NEEDS_SCALING)),
+            ("model", build_model(params.train, schema.task, params.base.seed, overrides)),
+        ]
+    )
+
+
+def fit(df: pd.DataFrame, schema: Schema, params: Params) -> tuple[Pipeline, dict[str, float]]:
+    """:func:`fit_with_search` without the search summary: the fitted pipeline and its train metrics."""
+    pipeline, train_metrics, _ = fit_with_search(df, schema, params)
+    return pipeline, train_metrics
+
+
+def fit_with_search(
+    df: pd.DataFrame, schema: Schema, params: Params
+) -> tuple[Pipeline, dict[str, float], dict[str, Any]]:
+    """Tune (``train.search``), fit on ``df`` (rows x the schema's columns) and compute the train metrics.
+
+    Returns ``(pipeline, train_metrics, search)``: the fitted pipeline; the metrics of
+    :func:`~lifecycle.modeling.metrics.compute_metrics` on ``df`` itself, predicted once with
+    :func:`lifecycle.artifact.predict`; the search summary of :func:`~lifecycle.modeling.search.run_search`
+    (``{"method": "none", "best_params": {}}`` without a search).
+
+    Runs with exactly ``train.threads`` OpenMP threads: HistGradientBoosting's sums depend on the thread count,
+    so pinning it (rather than using the machine's cores) keeps the model byte-identical on any machine.
+    Raises :class:`~lifecycle.errors.DataError` when ``df`` lacks the target or (classification) has a single
+    class, and :class:`~lifecycle.errors.ParamsError` for a model/task mismatch or a bad search space.
+    """
+    with threadpool_limits(limits=params.train.threads, user_api="openmp"):
+        return _fit_with_search(df, schema, params)
+
+
+def _fit_with_search(
+    df: pd.DataFrame, schema: Schema, params: Params
+) -> tuple[Pipeline, dict[str, float], dict[str, Any]]:
+    if schema.target not in df.columns:
+        raise DataError(f"train data has no target column {schema.target!r}; rerun ingest and split")
+    X, y = df[schema.features], df[schema.target]
+    if schema.task == "classification" and y.nunique() < 2:
+        raise DataError(f"train data has a single class of {schema.target!r}; a classifier needs two or more")
+    with heartbeat(f"{params.train.search} search of {params.train.model}", logger=log):
+        search = run_search(build_pipeline(schema, params), X, y, params.train, schema.task, params.base.seed)
+    pipeline = build_pipeline(schema, params, search["best_params"])
+    log.info("fitting %s on %d rows x %d features", params.train.model, len(X), len(schema.features))
+    started = time.perf_counter()
+    with heartbeat(f"fitting {params.train.model}", logger=log):
+        pipeline.fit(X, y)
+    log.info("fitted in %.2f s", time.perf_counter() - started)
+    y_pred, proba = artifact.predict(pipeline, X, schema.task)
+    return pipeline, compute_metrics(schema.task, y, y_pred, proba, schema.classes), search
+
+
+def model_metadata(
+    model_path: str | Path,
+    data_path: str | Path,
+    df: pd.DataFrame,
+    schema: Schema,
+    params: Params,
+    train_metrics: dict[str, float],
+    search: dict[str, Any] | None = None,
+) -> artifact.ModelMetadata:
+    """The metadata of the model saved at ``model_path``, fitted on ``df`` (read from ``data_path``).
+
+    Records the model file's name, sha256 and size, the family, task, fitted hyperparameters (``train.<model>``
+    with ``search``'s best values) and seed, the search summary without its per-candidate scores, the data file's
+    name, sha256, row count and (classification) rows per class, the package versions, the schema and
+    ``train_metrics``. Deterministic: no timestamps, hosts, absolute paths or commits. Raises ``OSError`` when a
+    file cannot be read.
+    """
+    model_path, data_path = Path(model_path), Path(data_path)
+    search = search or NO_SEARCH
+    distribution = (
+        {str(k): int(v) for k, v in df[schema.target].value_counts().sort_index().items()}
+        if schema.task == "classification"
+        else {}
+    )
+    return artifact.ModelMetadata.from_dict(
+        {
+            "model": {
+                "file": model_path.name,
+                "sha256": sha256_file(model_path),
+                "bytes": model_path.stat().st_size,
+                "family": params.train.model,
+                "task": schema.task,
+                "hyperparameters": model_params(params.train) | search["best_params"],
+                "seed": params.base.seed,
+                "search": {k: v for k, v in search.items() if k != "candidates"},
+            },
+            "data": {
+                "file": data_path.name,
+                "sha256": sha256_file(data_path),
+                "rows": len(df),
+                "target_distribution": distribution,
+            },
+            "packages": artifact.package_versions(),
+            "schema": schema.to_dict(),
+            "metrics": {"train": train_metrics},
+        },
+        source="train metadata",
+    )
