@@ -9,13 +9,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
-
-from lifecycle.config import load_params
-from lifecycle.errors import DataError
-from lifecycle.schema import infer_schema
-from lifecycle.stages.ingest import load_source, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 WINE_RED = ROOT / "data/external/winequality-red.csv"
@@ -62,17 +56,6 @@ def test_wine_quality_classification_schema(tmp_path: Path) -> None:
     numeric = [c["name"] for c in schema["columns"] if c["role"] == "numeric"]
     assert "fixed_acidity" in numeric and len(numeric) == 11  # "fixed acidity" normalized
     assert "wrote 1599 rows" in proc.stderr
-
-
-def test_telemetry_schema_roles() -> None:
-    params = load_params(ROOT / "params.yaml")
-    ingest = params.ingest.__class__(**{**params.ingest.__dict__, "rows": 2000})
-    df, schema = prepare(load_source(ingest, seed=1), ingest, "telemetry")
-    assert schema.identifiers == ["reading_id", "vehicle_id"]
-    assert schema.datetimes == ["recorded_at"]
-    assert set(schema.categorical) == {"charge_mode", "chemistry", "climate_zone"}
-    assert schema.classes == ("cell_imbalance", "degradation", "none", "overheating")
-    assert pd.api.types.is_datetime64_any_dtype(df["recorded_at"])
 
 
 def test_missing_target_column(tmp_path: Path) -> None:
@@ -133,9 +116,3 @@ def test_null_target(tmp_path: Path) -> None:
 def test_unknown_params_key(tmp_path: Path) -> None:
     proc = run_ingest(tmp_path, sorce="data.csv")
     assert_refused(proc, tmp_path, "ingest.sorce: unknown key", "did you mean 'ingest.source'")
-
-
-def test_regression_needs_numeric_target() -> None:
-    frame = pd.DataFrame({"x": [1.0, 2.0], "label": ["a", "b"]})
-    with pytest.raises(DataError, match="regression needs numbers"):
-        infer_schema(frame, "label", "regression")

@@ -32,7 +32,11 @@ def model_params(train: Train) -> dict[str, object]:
 
 
 def build_model(train: Train, task: str, seed: int, overrides: dict[str, object] | None = None) -> BaseEstimator:
-    """An unfitted estimator for ``train.model`` and ``task`` with params from ``train.<model>``."""
+    """An unfitted estimator for ``train.model`` and ``task`` with params from ``train.<model>``, updated with
+    ``overrides``, and ``random_state=seed``.
+
+    Raises :class:`~lifecycle.errors.ParamsError` when the model does not support ``task`` (e.g. ridge for
+    classification), naming the models that do."""
     name = train.model
     if task not in TASKS[name]:
         fitting = [m for m, tasks in TASKS.items() if task in tasks]

@@ -1,7 +1,7 @@
 """Hyperparameter search inside training: ``train.search`` = none | random | grid.
 
 Candidates come from ``train.search_space.<model>`` (hyperparameter -> list of values; for ``random`` also
-``{low, high, log}`` ranges), each scored by k-fold cross-validation on the train split (``train.cv_folds``,
+``{low, high, log}`` ranges), each evaluated by k-fold cross-validation on the train split (``train.cv_folds``,
 stratified for classification, shuffled with ``base.seed``) on ``train.search_metric``. The best candidate's values
 override ``train.<model>`` for the final fit; the summary goes to model.json and every candidate's scores to the
 CV results file. Nothing volatile (fit times are left out), so the same inputs give the same bytes.
@@ -43,7 +43,9 @@ DEFAULT_METRIC = {"classification": "f1_macro", "regression": "rmse"}
 
 
 def search_metric(train: Train, task: str) -> str:
-    """The metric the search optimises: ``train.search_metric`` or the task's default (f1_macro / rmse)."""
+    """The metric the search optimises: ``train.search_metric`` or the task's default (f1_macro / rmse).
+
+    Raises :class:`~lifecycle.errors.ParamsError` for a metric of the other task."""
     name = train.search_metric or DEFAULT_METRIC[task]
     allowed = CLASSIFICATION if task == "classification" else REGRESSION
     if name not in allowed:
@@ -55,7 +57,10 @@ def search_metric(train: Train, task: str) -> str:
 
 def search_space(train: Train) -> dict[str, Any]:
     """``train.search_space.<model>`` checked against the model's hyperparameters and their types, as
-    scikit-learn wants it: ``model__<name>`` -> list of values (or a scipy distribution for ``random``)."""
+    scikit-learn wants it: ``model__<name>`` -> list of values (or a scipy distribution for ``random``).
+
+    Raises :class:`~lifecycle.errors.ParamsError` naming the dotted key for an empty space, an unknown
+    hyperparameter, a value of the wrong type, or a malformed range."""
     model = train.model
     dotted = f"train.search_space.{model}"
     raw = getattr(train.search_space, model)
@@ -108,7 +113,10 @@ def _distribution(spec: Mapping[str, Any], hint: Any, key: str, method: str) -> 
 
 
 def folds(y: pd.Series, task: str, n_folds: int, seed: int) -> KFold | StratifiedKFold:
-    """Shuffled k-fold splitter (stratified for classification); every class needs ``n_folds`` rows."""
+    """Shuffled k-fold splitter (stratified for classification) seeded with ``seed``.
+
+    Raises :class:`~lifecycle.errors.ParamsError` for fewer than 2 folds and
+    :class:`~lifecycle.errors.DataError` for fewer rows (or, classification, rows of a class) than folds."""
     if n_folds < 2:
         raise ParamsError(f"{SOURCE}: train.cv_folds: {n_folds} is too small; cross-validation needs 2 or more")
     if len(y) < n_folds:
@@ -130,6 +138,9 @@ def run_search(pipeline: Pipeline, X: pd.DataFrame, y: pd.Series, train: Train, 
     Returns ``{"method", "metric", "cv_folds", "best_params", "best_score", "candidates": [...]}`` with scores in
     the metric's own sign (losses positive, lower is better); ``{"method": "none", "best_params": {}}`` when
     ``train.search`` is none. ``pipeline`` itself is not fitted (the caller refits it with the best params).
+    ``X``: (n, features) raw rows; ``y``: (n,) target. Raises :class:`~lifecycle.errors.ParamsError` for a bad
+    search space or metric, or a candidate that fails to fit, and :class:`~lifecycle.errors.DataError` for too few
+    rows per fold.
     """
     if train.search == "none":
         return {"method": "none", "best_params": {}}

@@ -1,9 +1,9 @@
-"""Hyperparameter search inside training: train.search = none | random | grid, CV results, best params in model.json."""
+"""Hyperparameter search inside training (lifecycle.modeling.search): train.search = none | random | grid, the
+candidates and their CV scores, and bad search spaces refused with the dotted key."""
 
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +14,9 @@ from threadpoolctl import threadpool_limits
 from lifecycle.config import Params, parse_params
 from lifecycle.data.telemetry import generate
 from lifecycle.errors import DataError, ParamsError
+from lifecycle.modeling.pipeline import build_pipeline
 from lifecycle.modeling.search import run_search, search_space
 from lifecycle.schema import infer_schema
-from lifecycle.stages import train as train_stage
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -61,14 +61,14 @@ def features(data: tuple) -> tuple:
 def test_none_searches_nothing(data) -> None:
     params = make_params()
     X, y, schema = features(data)
-    pipeline = train_stage.build_pipeline(schema, params)
+    pipeline = build_pipeline(schema, params)
     assert run_search(pipeline, X, y, params.train, schema.task, 42) == {"method": "none", "best_params": {}}
 
 
 def test_grid_tries_every_candidate_and_picks_the_best(data) -> None:
     params = make_params(search="grid", cv_folds=2, search_space=SMALL_SPACE)
     X, y, schema = features(data)
-    result = run_search(train_stage.build_pipeline(schema, params), X, y, params.train, schema.task, 42)
+    result = run_search(build_pipeline(schema, params), X, y, params.train, schema.task, 42)
     assert result["method"] == "grid"
     assert result["metric"] == "f1_macro"
     assert len(result["candidates"]) == 4
@@ -86,47 +86,14 @@ def test_random_samples_ranges_reproducibly_and_flips_loss_sign(data) -> None:
     space = dict(SMALL_SPACE, hist_gradient_boosting={"learning_rate": {"low": 0.01, "high": 0.3, "log": True}})
     params = make_params(search="random", cv_folds=2, search_iterations=3, search_metric="log_loss", search_space=space)
     X, y, schema = features(data)
-    first = run_search(train_stage.build_pipeline(schema, params), X, y, params.train, schema.task, 42)
-    second = run_search(train_stage.build_pipeline(schema, params), X, y, params.train, schema.task, 42)
+    first = run_search(build_pipeline(schema, params), X, y, params.train, schema.task, 42)
+    second = run_search(build_pipeline(schema, params), X, y, params.train, schema.task, 42)
     assert first == second  # seeded sampling and folds
     assert len(first["candidates"]) == 3
     rates = [c["params"]["learning_rate"] for c in first["candidates"]]
     assert all(0.01 <= r <= 0.3 for r in rates)
     assert all(c["mean"] > 0 for c in first["candidates"])  # log loss is reported positive
     assert first["best_score"] == min(c["mean"] for c in first["candidates"])  # ... and lower is better
-
-
-def test_stage_records_best_params_in_meta_and_cv_results(data, tmp_path: Path) -> None:
-    df, schema = data
-    raw = copy.deepcopy(RAW)
-    raw["train"] |= {"search": "grid", "cv_folds": 2, "search_space": SMALL_SPACE}
-    raw["train"]["hist_gradient_boosting"]["max_iter"] = 15
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    df.to_parquet(tmp_path / "train.parquet")
-    (tmp_path / "schema.json").write_text(json.dumps(schema.to_dict()))
-    out = {name: tmp_path / name for name in ("model.joblib", "train.json", "cv.json")}
-    argv = ["--params", str(tmp_path / "params.yaml"), "--data", str(tmp_path / "train.parquet")]
-    argv += ["--schema", str(tmp_path / "schema.json"), "--model", str(out["model.joblib"])]
-    argv += ["--meta", str(out["train.json"]), "--cv-results", str(out["cv.json"])]
-    train_stage.main(argv)
-    meta = json.loads(out["train.json"].read_text())
-    cv = json.loads(out["cv.json"].read_text())
-    assert meta["model"]["search"]["best_params"] == cv["best_params"]
-    assert "candidates" not in meta["model"]["search"]
-    for name, value in cv["best_params"].items():
-        assert meta["model"]["hyperparameters"][name] == value
-    assert len(cv["candidates"]) == 4
-    assert "fit_time" not in out["cv.json"].read_text()  # nothing volatile
-    bytes_before = out["cv.json"].read_bytes(), out["train.json"].read_bytes()
-    train_stage.main(argv)
-    assert (out["cv.json"].read_bytes(), out["train.json"].read_bytes()) == bytes_before
-
-
-def test_fit_keeps_its_signature(data) -> None:
-    df, schema = data
-    pipeline, metrics = train_stage.fit(df, schema, make_params(search="grid", cv_folds=2, search_space=SMALL_SPACE))
-    assert metrics["accuracy"] > 0.5
-    assert pipeline.named_steps["model"].get_params()["learning_rate"] in (0.05, 0.2)
 
 
 # ------------------------------------------------------------------------------------------------ bad input
@@ -176,20 +143,20 @@ def test_search_metric_of_the_wrong_task(data) -> None:
     params = make_params(search="grid", search_metric="rmse", search_space=SMALL_SPACE)
     X, y, schema = features(data)
     with pytest.raises(ParamsError, match=r"train\.search_metric: 'rmse' is not a classification metric"):
-        run_search(train_stage.build_pipeline(schema, params), X, y, params.train, schema.task, 42)
+        run_search(build_pipeline(schema, params), X, y, params.train, schema.task, 42)
 
 
 def test_too_few_folds(data) -> None:
     params = make_params(search="grid", cv_folds=1, search_space=SMALL_SPACE)
     X, y, schema = features(data)
     with pytest.raises(ParamsError, match=r"train\.cv_folds: 1 is too small"):
-        run_search(train_stage.build_pipeline(schema, params), X, y, params.train, schema.task, 42)
+        run_search(build_pipeline(schema, params), X, y, params.train, schema.task, 42)
 
 
 def test_class_smaller_than_the_folds(data) -> None:
     df, schema = data
     rare = df[df[schema.target] != "none"].groupby(schema.target).head(2)
     params = make_params(search="grid", cv_folds=3, search_space=SMALL_SPACE)
-    pipeline = train_stage.build_pipeline(schema, params)
+    pipeline = build_pipeline(schema, params)
     with pytest.raises(DataError, match=r"fewer than train\.cv_folds=3"):
         run_search(pipeline, rare[schema.features], rare[schema.target], params.train, schema.task, 42)

@@ -1,0 +1,58 @@
+"""The train stage shell: model, metadata and CV results written from argv's paths, byte for byte the same twice."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from threadpoolctl import threadpool_limits
+
+from lifecycle.data.telemetry import generate
+from lifecycle.schema import infer_schema
+from lifecycle.stages import train as train_stage
+
+ROOT = Path(__file__).resolve().parents[2]
+RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
+SMALL_SPACE = {
+    "hist_gradient_boosting": {"learning_rate": [0.05, 0.2], "max_leaf_nodes": [7, 15]},
+    "random_forest": {"max_depth": [None, 6]},
+    "logistic_regression": {"C": [0.1, 1.0]},
+    "ridge": {"alpha": [0.1, 1.0]},
+}
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    with threadpool_limits(limits=1):
+        yield
+
+
+def test_stage_records_best_params_in_meta_and_cv_results(tmp_path: Path) -> None:
+    df = generate(1200, "v1", 7, 0.0, 0.0, 0.0).drop_duplicates()
+    schema = infer_schema(df, target="fault", task="classification")
+    raw = copy.deepcopy(RAW)
+    raw["train"] |= {"search": "grid", "cv_folds": 2, "search_space": SMALL_SPACE, "threads": 1}
+    raw["train"]["hist_gradient_boosting"]["max_iter"] = 15
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    df.to_parquet(tmp_path / "train.parquet")
+    (tmp_path / "schema.json").write_text(json.dumps(schema.to_dict()))
+    out = {name: tmp_path / name for name in ("model.joblib", "train.json", "cv.json")}
+    argv = ["--params", str(tmp_path / "params.yaml"), "--data", str(tmp_path / "train.parquet")]
+    argv += ["--schema", str(tmp_path / "schema.json"), "--model", str(out["model.joblib"])]
+    argv += ["--meta", str(out["train.json"]), "--cv-results", str(out["cv.json"])]
+    train_stage.main(argv)
+    meta = json.loads(out["train.json"].read_text())
+    cv = json.loads(out["cv.json"].read_text())
+    assert meta["model"]["search"]["best_params"] == cv["best_params"]
+    assert "candidates" not in meta["model"]["search"]
+    for name, value in cv["best_params"].items():
+        assert meta["model"]["hyperparameters"][name] == value
+    assert len(cv["candidates"]) == 4
+    assert "fit_time" not in out["cv.json"].read_text()  # nothing volatile
+    bytes_before = out["cv.json"].read_bytes(), out["train.json"].read_bytes()
+    train_stage.main(argv)
+    assert (out["cv.json"].read_bytes(), out["train.json"].read_bytes()) == bytes_before
