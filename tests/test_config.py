@@ -143,6 +143,7 @@ def test_every_problem_is_reported_at_once_one_line_each() -> None:
         ("train.hist_gradient_boosting.learning_rate", -0.1, r"learning_rate: -0\.1 is out of range; use a value > 0"),
         ("base.seed", 2**32, r"base\.seed: 4294967296 is out of range; use a value in \[0, 4294967295\]"),
         ("base.seed", -1, r"base\.seed: -1 is out of range"),
+        ("split.test_size", float("nan"), r"split\.test_size: nan is not a number; use a value in \(0, 1\)"),
         ("train.threads", 0, r"train\.threads: 0 is out of range; use a value >= 1"),
         ("validate.max_bad_row_fraction", -1, r"validate\.max_bad_row_fraction: -1\.0 is out of range; .* in \[0, 1\]"),
         # counts

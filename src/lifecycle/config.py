@@ -109,6 +109,8 @@ def within(
     reason = f" ({why})" if why else ""
 
     def check(value: float) -> float:
+        if value != value:  # NaN (YAML's .nan) passes every comparison
+            _fail(f"{value!r} is not a number; use a value {rule}{reason}")
         too_low = low is not None and (value <= low if open_low else value < low)
         too_high = high is not None and (value >= high if open_high else value > high)
         if too_low or too_high:
