@@ -15,7 +15,6 @@ drift. No HTTP here: bench/serve.py measures the server.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import platform
@@ -66,7 +65,7 @@ def records(df: pd.DataFrame, schema: Schema, n: int) -> list[dict[str, Any]]:
 
 def bench_model(name: str, rows: int, single_repeats: int, params_path: str) -> dict[str, Any]:
     params = load_params(params_path)
-    train_cfg = dataclasses.replace(params.train, model=name)
+    train_cfg = params.train.model_copy(update={"model": name})
     raw = telemetry.generate(rows=rows + 5000, version="v1", seed=params.base.seed)
     schema = infer_schema(raw, telemetry.TARGET, "classification")
     df = coerce_frame(raw, schema)

@@ -59,7 +59,6 @@ def scratch_repo(rows: int, workdir: Path) -> Path:
 
 def baseline(rows: int) -> dict[str, float]:
     """The same compute in one process, in memory (run in a child process by the benchmark)."""
-    import dataclasses
 
     from lifecycle.artifact import predict
     from lifecycle.config import load_params
@@ -73,7 +72,7 @@ def baseline(rows: int) -> dict[str, float]:
     times: dict[str, float] = {}
     t = time.perf_counter()
     params = load_params(ROOT / "params.yaml")
-    params = dataclasses.replace(params, ingest=dataclasses.replace(params.ingest, rows=rows))
+    params = params.model_copy(update={"ingest": params.ingest.model_copy(update={"rows": rows})})
     df, schema = load_dataset(params.ingest, params.base.seed)
     times["generate"] = time.perf_counter() - t
     t = time.perf_counter()

@@ -18,7 +18,6 @@ for the naive way (read the whole file, predict, write). The memory runs use a s
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import platform
@@ -62,8 +61,8 @@ def stable_params() -> Params:
 
 def train_model(out: Path, params: Params, max_iter: int | None) -> None:
     if max_iter is not None:
-        hgb = dataclasses.replace(params.train.hist_gradient_boosting, max_iter=max_iter)
-        params = dataclasses.replace(params, train=dataclasses.replace(params.train, hist_gradient_boosting=hgb))
+        hgb = params.train.hist_gradient_boosting.model_copy(update={"max_iter": max_iter})
+        params = params.model_copy(update={"train": params.train.model_copy(update={"hist_gradient_boosting": hgb})})
     df, schema = prepare(tel.generate(20_000, "v1", 42), params.ingest, "telemetry")
     model, _ = fit(df, schema, params)
     joblib.dump(model, out / "model.joblib")
@@ -114,7 +113,7 @@ def child(args: argparse.Namespace) -> None:
 
 def measure(d: Path, mode: str, file: str, model: str, chunk_rows: int, validate: Validate) -> dict:
     cmd = [sys.executable, __file__, "--child", mode, "--dir", str(d), "--file", file, "--model", model,
-           "--chunk-rows", str(chunk_rows), "--validate-json", json.dumps(dataclasses.asdict(validate))]  # fmt: skip
+           "--chunk-rows", str(chunk_rows), "--validate-json", validate.model_dump_json()]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"measured run failed ({mode}, {file}):\n{proc.stderr[-3000:]}")

@@ -32,14 +32,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 def small_params(model: str = "hist_gradient_boosting", max_iter: int = 30) -> Any:
     """params.yaml as lifecycle.config reads it, with ``train.model`` = ``model`` and a small HistGradientBoosting
     (``max_iter`` iterations): the in-process fits of the stage and API tests."""
-    import dataclasses
-
     from lifecycle.config import load_params
 
     params = load_params(ROOT / "params.yaml")
-    hgb = dataclasses.replace(params.train.hist_gradient_boosting, max_iter=max_iter)
-    train = dataclasses.replace(params.train, model=model, hist_gradient_boosting=hgb)
-    return dataclasses.replace(params, train=train)
+    hgb = params.train.hist_gradient_boosting.model_copy(update={"max_iter": max_iter})
+    train = params.train.model_copy(update={"model": model, "hist_gradient_boosting": hgb})
+    return params.model_copy(update={"train": train})
 
 
 def deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

@@ -1,128 +1,309 @@
-"""params.yaml -> frozen, typed sections.
+"""params.yaml -> frozen, typed sections, every value's meaning checked once, at load.
 
-Every key is declared here once. Loading fails on an unknown key (with a did-you-mean), a missing key or a
-value of the wrong type, naming the dotted key, so ``dvc exp run -S train.n_estimatrs=5`` stops with
-``train.n_estimatrs: unknown key`` instead of silently training the default.
+One pydantic model per section (``extra="forbid"``, ``frozen=True``, strict types: no ``"5"`` -> 5, no ``true``
+-> 1; an int is accepted for a float) and :class:`Params` over all of them. Loading fails, naming the dotted key,
+the rule and the fix, on
 
-Every section is declared here, so a change of any key's type is one edit in one place. Unknown top-level
-sections are errors too.
+- an unknown key or section (with a did-you-mean), a missing key or section, a value of the wrong type;
+- a value out of its range (``split.test_size`` in (0, 1), counts >= 1, seeds in [0, 2**32 - 1], fractions in
+  [0, 1], learning rates, ``C`` and ``alpha`` > 0, timeouts > 0, ...), a name that is not one of its choices;
+- a combination that cannot work: ``train.model`` that does not fit ``ingest.task`` (ridge is regression-only,
+  logistic_regression classification-only), a ``train.search_metric`` of the other task, a
+  ``train.search_space`` key that is not a hyperparameter of its model or a value of the wrong type or range, a
+  ``{low, high}`` range without ``train.search: random``, ``promote`` thresholds on unknown metrics or a loss under
+  ``min`` (a score under ``max``), ``validate.max_rows`` < ``validate.min_rows``, a ``notify.webhook_url`` that is
+  not an http(s) URL.
+
+So ``dvc exp run -S train.n_estimatrs=5`` stops with ``train.n_estimatrs: unknown key`` and ``-S
+train.threads=0`` with ``train.threads: 0 is out of range; use a value >= 1`` before any work is done, and no
+consumer re-checks a value. Several problems are reported together, one line each. Building a section in code
+(``Promote(min=..., ...)``) checks the same rules and raises the same :class:`~lifecycle.errors.ParamsError`;
+``section.model_copy(update=...)`` does not check (tests use it to build deliberately odd values).
+
+Importing this module is cheap (pydantic and PyYAML only): the names it checks against (metric names, the
+simulator's fleet versions, which model fits which task) are declared here, and tests keep them equal to their
+users' (lifecycle.modeling.metrics, lifecycle.data.telemetry, lifecycle.modeling.estimators).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextvars
 import difflib
+import functools
 import types
 import typing
-from collections.abc import Mapping
+import urllib.parse
+import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, NoReturn
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from lifecycle.errors import ParamsError
 
-T = TypeVar("T")
 DEFAULT_PARAMS = "params.yaml"
+SEED_MAX = 2**32 - 1  # numpy's legacy seeding (RandomState, scikit-learn's random_state) takes [0, 2**32 - 1]
+
+# The names params may use. Homes of what they name: lifecycle.modeling.metrics (how each metric is computed),
+# lifecycle.modeling.estimators (the models), lifecycle.data.telemetry (the simulated fleets); tests/test_config.py
+# keeps these equal to them.
+TASKS = ("classification", "regression")
+METRICS = {
+    "classification": ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss"),
+    "regression": ("rmse", "mae", "r2"),
+}
+KNOWN_METRICS = (*METRICS["classification"], *METRICS["regression"])
+LOSSES = frozenset({"log_loss", "rmse", "mae"})  # lower is better; higher for every other metric
+MODEL_TASKS = {
+    "hist_gradient_boosting": ("classification", "regression"),
+    "random_forest": ("classification", "regression"),
+    "logistic_regression": ("classification",),
+    "ridge": ("regression",),
+}
+TELEMETRY_VERSIONS = ("v1", "v2")
+
+
+# --------------------------------------------------------------------------------------------- rules
+def _fail(message: str, at: str = "") -> NoReturn:
+    """Raise a rule's failure inside validation: ``message`` says what is wrong and the fix; ``at`` is the key's
+    dotted path below the model whose validator raised (empty: the field being validated)."""
+    raise PydanticCustomError("params", "{message}", {"message": message, "at": at})
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def within(
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
+    why: str = "",
+) -> AfterValidator:
+    """An ``Annotated`` marker: the value must lie in the interval (closed unless ``open_*``; None: unbounded).
+
+    The failure reads ``1.5 is out of range; use a value in (0, 1)`` plus `` (why)`` when ``why`` is given.
+    """
+    if low is not None and high is not None:
+        rule = f"in {'(' if open_low else '['}{_number(low)}, {_number(high)}{')' if open_high else ']'}"
+    elif low is not None:
+        rule = f"{'>' if open_low else '>='} {_number(low)}"
+    elif high is not None:
+        rule = f"{'<' if open_high else '<='} {_number(high)}"
+    else:  # pragma: no cover - a developer error in this module
+        raise TypeError("within() needs a bound")
+    reason = f" ({why})" if why else ""
+
+    def check(value: float) -> float:
+        if value != value:  # NaN (YAML's .nan) passes every comparison
+            _fail(f"{value!r} is not a number; use a value {rule}{reason}")
+        too_low = low is not None and (value <= low if open_low else value < low)
+        too_high = high is not None and (value >= high if open_high else value > high)
+        if too_low or too_high:
+            _fail(f"{value!r} is out of range; use a value {rule}{reason}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _nonempty(value: str) -> str:
+    if not value.strip():
+        _fail("must not be empty; name it, or use null where the key allows it")
+    return value
+
+
+def _n_jobs(value: int) -> int:
+    if value < 1 and value != -1:
+        _fail(f"{value!r} is out of range; use a value >= 1, or -1 for one job per core")
+    return value
+
+
+def _max_features(value: str | float | None) -> str | float | None:
+    if isinstance(value, str) and value not in ("sqrt", "log2"):
+        _fail(f"{value!r} is not allowed; use sqrt, log2, a share of the features in (0, 1], or null (all)")
+    if isinstance(value, float) and not 0.0 < value <= 1.0:
+        _fail(f"{value!r} is out of range; a share of the features is in (0, 1] (or use sqrt, log2, null)")
+    return value
+
+
+def _http_url(value: str) -> str:
+    url = urllib.parse.urlsplit(value)
+    if url.scheme not in ("http", "https") or not url.netloc:
+        _fail(f"{value!r} is not an http(s) URL; use the webhook's https://... address, or null for no notifications")
+    return value
+
+
+def _closest(name: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+Count = Annotated[int, within(1)]
+Fraction = Annotated[float, within(0, 1)]
+Positive = Annotated[float, within(0, open_low=True)]
+NonNegative = Annotated[float, within(0)]
+Rate = Annotated[float, within(0, 1, open_high=True)]
+Seed = Annotated[int, within(0, SEED_MAX, why="numpy's seed range")]
+NJobs = Annotated[int, AfterValidator(_n_jobs)]
+Text = Annotated[str, AfterValidator(_nonempty)]
+
+
+# params.yaml's `paths.schema` and `validate` section share their names with BaseModel's deprecated class methods
+# schema() and validate(); pydantic supports such fields and only warns that they shadow the methods.
+warnings.filterwarnings("ignore", r'Field name "(schema|validate)" in "(Paths|Params)" shadows', UserWarning)
+# True while a section is validated inside another (pydantic calls each section's __init__): only the outermost
+# construction turns pydantic's errors into one ParamsError.
+_NESTED: contextvars.ContextVar[bool] = contextvars.ContextVar("lifecycle_config_nested", default=False)
+
+
+class Section(BaseModel):
+    """A params.yaml section: unknown keys are errors, values are strictly typed and read-only.
+
+    Building one in code checks the same rules as loading; a failure raises :class:`ParamsError` naming the
+    section's dotted keys (``promote.min.accurcy: unknown metric; ...``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    def __init__(self, /, **data: Any) -> None:
+        if _NESTED.get():  # pydantic validating a section inside another, or parse_params: it reports the errors
+            super().__init__(**data)
+            return
+        token = _NESTED.set(True)
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ParamsError(_explain(exc, type(self), prefix=_PREFIX.get(type(self), ""))) from None
+        finally:
+            _NESTED.reset(token)
 
 
 # --------------------------------------------------------------------------------------------- sections
-@dataclasses.dataclass(frozen=True)
-class Base:
-    seed: int
+class Base(Section):
+    seed: Seed
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
-@dataclasses.dataclass(frozen=True)
-class Paths:
-    external: str
-    contracts: str  # data contracts, one <dataset>.yaml per dataset (lifecycle.quality)
-    raw: str
-    schema: str
-    validated: str
-    quarantine: str
-    train: str
-    test: str
-    model: str
-    model_meta: str
-    train_meta: str
-    onnx: str
-    metrics: str
-    reports: str
-    incoming: str
-    scored: str
-    scored_quarantine: str
-    feedback: str
-    champion: str  # committed record of the prod model's version and metrics; `make release` updates it
-    promotion: str  # the promote stage's decision file
+class Paths(Section):
+    external: Text
+    contracts: Text  # data contracts, one <dataset>.yaml per dataset (lifecycle.quality)
+    raw: Text
+    schema: Text  # the name of a deprecated BaseModel class method, which pydantic allows (see above)
+    validated: Text
+    quarantine: Text
+    train: Text
+    test: Text
+    model: Text
+    model_meta: Text
+    train_meta: Text
+    onnx: Text
+    metrics: Text
+    reports: Text
+    incoming: Text
+    scored: Text
+    scored_quarantine: Text
+    feedback: Text
+    champion: Text  # committed record of the prod model's version and metrics; `make release` updates it
+    promotion: Text  # the promote stage's decision file
 
 
-@dataclasses.dataclass(frozen=True)
-class Ingest:
-    source: str
+class Ingest(Section):
+    source: Text
     data_version: str | list[str]
-    rows: int
-    missing_rate: float
-    glitch_rate: float
-    duplicate_rate: float
-    target: str
+    rows: Count
+    missing_rate: Rate
+    glitch_rate: Rate
+    duplicate_rate: Rate
+    target: Text
     task: Literal["classification", "regression"]
     read_options: dict[str, Any]
     normalize_columns: bool
-    drop_columns: list[str]
-    id_columns: list[str]
-    max_categories: int
+    drop_columns: list[Text]
+    id_columns: list[Text]
+    max_categories: Count
+
+    @model_validator(mode="after")
+    def _fleets(self) -> Ingest:
+        versions = [self.data_version] if isinstance(self.data_version, str) else self.data_version
+        if not versions:
+            _fail("[] names no fleet; name at least one simulator fleet version, e.g. v1", "data_version")
+        for i, version in enumerate(versions):
+            if version not in TELEMETRY_VERSIONS:
+                at = "data_version" if isinstance(self.data_version, str) else f"data_version[{i}]"
+                _fail(f"{version!r} is not a simulator fleet version; use one of: {', '.join(TELEMETRY_VERSIONS)}", at)
+        return self
 
 
-@dataclasses.dataclass(frozen=True)
-class Validate:
-    min_rows: int
-    max_rows: int | None
-    max_null_fraction: float
-    max_bad_row_fraction: float
-    min_class_rows: int
+class Validate(Section):
+    min_rows: Count
+    max_rows: Count | None
+    max_null_fraction: Fraction
+    max_bad_row_fraction: Fraction
+    min_class_rows: Count
     row_expectations_on: Literal["flagged", "all"]  # GE evaluates row-level rules on flagged rows or all rows
 
+    @model_validator(mode="after")
+    def _rows(self) -> Validate:
+        if self.max_rows is not None and self.max_rows < self.min_rows:
+            _fail(
+                f"{self.max_rows} is less than validate.min_rows={self.min_rows}; raise it, lower min_rows, or "
+                "set null (no upper bound)",
+                "max_rows",
+            )
+        return self
 
-@dataclasses.dataclass(frozen=True)
-class Split:
-    test_size: float
+
+class Split(Section):
+    test_size: Annotated[float, within(0, 1, open_low=True, open_high=True, why="the share of rows held out")]
     stratify: bool
-    time_column: str | None
+    time_column: Text | None
 
 
-@dataclasses.dataclass(frozen=True)
-class HistGradientBoosting:
-    max_iter: int
-    learning_rate: float
-    max_leaf_nodes: int
-    min_samples_leaf: int
-    l2_regularization: float
+class HistGradientBoosting(Section):
+    max_iter: Count
+    learning_rate: Positive
+    max_leaf_nodes: Annotated[int, within(2, why="a tree needs 2 leaves to split")]
+    min_samples_leaf: Count
+    l2_regularization: NonNegative
 
 
-@dataclasses.dataclass(frozen=True)
-class RandomForest:
-    n_estimators: int
-    max_depth: int | None
-    min_samples_leaf: int
-    max_features: str | float | None
-    n_jobs: int
+class RandomForest(Section):
+    n_estimators: Count
+    max_depth: Count | None
+    min_samples_leaf: Count
+    max_features: Annotated[str | float | None, AfterValidator(_max_features)]
+    n_jobs: NJobs
 
 
-@dataclasses.dataclass(frozen=True)
-class LogisticRegression:
-    C: float
-    max_iter: int
+class LogisticRegression(Section):
+    C: Positive
+    max_iter: Count
 
 
-@dataclasses.dataclass(frozen=True)
-class Ridge:
-    alpha: float
+class Ridge(Section):
+    alpha: Positive
 
 
-@dataclasses.dataclass(frozen=True)
-class SearchSpace:
-    """Per model: hyperparameter -> list of values to try (or ``{low, high, log}`` for random search)."""
+class SearchSpace(Section):
+    """Per model: hyperparameter -> list of values to try (or ``{low, high, log}`` for random search).
+
+    Checked against ``train.<model>``: every key must be one of its hyperparameters and every value must pass that
+    hyperparameter's type and range; lists hold typed values (an int written for a float becomes a float).
+    """
 
     hist_gradient_boosting: dict[str, Any]
     random_forest: dict[str, Any]
@@ -130,67 +311,77 @@ class SearchSpace:
     ridge: dict[str, Any]
 
 
-@dataclasses.dataclass(frozen=True)
-class Train:
+class Train(Section):
     model: Literal["hist_gradient_boosting", "random_forest", "logistic_regression", "ridge"]
-    threads: int  # OpenMP threads of the fit: the bytes of the model depend on it, so it is a param, not the core count
+    threads: Count  # OpenMP threads of the fit: the model's bytes depend on it, so it is a param, not the core count
     search: Literal["none", "random", "grid"]  # tune train.<model> by cross-validation (lifecycle.modeling.search)
-    cv_folds: int
-    search_iterations: int  # random search: candidates drawn
+    cv_folds: Annotated[int, within(2, why="cross-validation needs 2 or more folds")]
+    search_iterations: Count  # random search: candidates drawn
     search_metric: str | None  # null: f1_macro (classification) / rmse (regression)
-    search_n_jobs: int
+    search_n_jobs: NJobs
     search_space: SearchSpace
     hist_gradient_boosting: HistGradientBoosting
     random_forest: RandomForest
     logistic_regression: LogisticRegression
     ridge: Ridge
 
+    @field_validator("search_space")
+    @classmethod
+    def _search_space(cls, space: SearchSpace, info: ValidationInfo) -> SearchSpace:
+        model, search = info.data.get("model"), info.data.get("search")  # absent when they failed (reported)
+        typed = {name: _check_space(getattr(space, name), name, model, search) for name in MODEL_TASKS}
+        return space.model_copy(update=typed)
 
-@dataclasses.dataclass(frozen=True)
-class Evaluate:
-    permutation_repeats: int
-    permutation_max_rows: int
+
+class Evaluate(Section):
+    permutation_repeats: Count
+    permutation_max_rows: Count
 
 
-@dataclasses.dataclass(frozen=True)
-class Export:
+class Export(Section):
     enabled: bool  # false: skip the ONNX conversion; model.json says why and serving uses scikit-learn
-    opset: int  # ONNX default-domain opset the converter targets
-    max_abs_diff: float  # parity: largest |sklearn - onnxruntime| of class probabilities / predictions
-    min_label_agreement: float  # parity (classification): share of test rows with the same label
+    opset: Count  # ONNX default-domain opset the converter targets
+    max_abs_diff: NonNegative  # parity: largest |sklearn - onnxruntime| of class probabilities / predictions
+    min_label_agreement: Fraction  # parity (classification): share of test rows with the same label
 
 
-@dataclasses.dataclass(frozen=True)
-class Score:
-    chunk_rows: int  # rows read, validated and predicted at a time: memory is bounded by the chunk, not the file
-    min_rows: int  # a batch with fewer clean rows is an error
+class Score(Section):
+    chunk_rows: Count  # rows read, validated and predicted at a time: memory is bounded by the chunk, not the file
+    min_rows: Count  # a batch with fewer clean rows is an error
 
 
-@dataclasses.dataclass(frozen=True)
-class Monitor:
-    psi_bins: int  # reference-quantile bins of the PSI of numeric features
-    psi_threshold: float  # a feature (numeric or categorical) drifted when its PSI reaches this
-    ks_threshold: float  # ... or its KS statistic reaches this with p < p_value (numeric)
-    js_threshold: float  # ... or its Jensen-Shannon distance reaches this with chi-square p < p_value (categorical)
-    p_value: float
-    max_missing_delta: float  # |missing rate in batch - in reference| that counts as a change
-    prediction_psi_threshold: float  # PSI of the predicted-class shares (or predicted values)
-    min_drifted_features: int  # retrain when at least this many features drifted
-    reference_rows: int  # seeded sample of the training reference (0 = all rows)
+class Monitor(Section):
+    psi_bins: Annotated[int, within(2, why="PSI compares at least 2 bins")]  # reference-quantile bins, numeric PSI
+    psi_threshold: NonNegative  # a feature (numeric or categorical) drifted when its PSI reaches this
+    ks_threshold: Fraction  # ... or its KS statistic reaches this with p < p_value (numeric)
+    js_threshold: Fraction  # ... or its Jensen-Shannon distance reaches this with chi-square p < p_value (categorical)
+    p_value: Fraction
+    max_missing_delta: Fraction  # |missing rate in batch - in reference| that counts as a change
+    prediction_psi_threshold: NonNegative  # PSI of the predicted-class shares (or predicted values)
+    min_drifted_features: Count  # retrain when at least this many features drifted
+    reference_rows: Annotated[int, within(0, why="0 = all rows")]  # seeded sample of the training reference
     feedback_metric: str  # metric on the feedback labels, compared with the same metric on the test split
-    max_metric_drop: float  # retrain when feedback_metric is worse than on the test split by more than this
-    min_feedback_rows: int  # fewer labelled rows than this: report the metrics, decide nothing on them
+    max_metric_drop: NonNegative  # retrain when feedback_metric is worse than on the test split by more than this
+    min_feedback_rows: Count  # fewer labelled rows than this: report the metrics, decide nothing on them
     fail_on_drift: bool  # true: the monitor stage exits non-zero when it decides to retrain (a gate)
 
+    @model_validator(mode="after")
+    def _metric(self) -> Monitor:
+        if self.feedback_metric not in KNOWN_METRICS:
+            _fail(
+                f"{self.feedback_metric!r} is not a metric; {_closest(self.feedback_metric, KNOWN_METRICS)}"
+                f"use one of: {', '.join(KNOWN_METRICS)}",
+                "feedback_metric",
+            )
+        return self
 
-@dataclasses.dataclass(frozen=True)
-class Notify:
-    webhook_url: str | None  # Slack-compatible incoming webhook; null = no notifications
-    timeout_seconds: float
+
+class Notify(Section):
+    webhook_url: Annotated[str, AfterValidator(_http_url)] | None  # Slack-compatible incoming webhook; null = none
+    timeout_seconds: Positive
 
 
-@dataclasses.dataclass(frozen=True)
-class Promote:
+class Promote(Section):
     """The promotion gate (docs/registry.md). Keys of each map are metric names of lifecycle.modeling.metrics."""
 
     min: dict[str, float]  # scores that must reach at least this value, e.g. {accuracy: 0.85}
@@ -198,16 +389,28 @@ class Promote:
     min_improvement: dict[str, float]  # required gain over the champion, in the metric's better direction
     strict: bool  # true: a reject makes the stage exit non-zero (`dvc repro` stops)
 
+    @model_validator(mode="after")
+    def _metrics(self) -> Promote:
+        for kind in ("min", "max", "min_improvement"):
+            for name in getattr(self, kind):
+                at = f"{kind}.{name}"
+                if name not in KNOWN_METRICS:
+                    _fail(f"unknown metric; {_closest(name, KNOWN_METRICS)}metrics are: {', '.join(KNOWN_METRICS)}", at)
+                if kind == "min" and name in LOSSES:
+                    _fail(f"{name} is a loss (lower is better); put it under promote.max instead", at)
+                if kind == "max" and name not in LOSSES:
+                    _fail(f"{name} is a score (higher is better); put it under promote.min instead", at)
+        return self
 
-# A new section: declare its frozen dataclass above, add a field here, add the section to params.yaml.
-@dataclasses.dataclass(frozen=True)
-class Params:
+
+# A new section: declare its model above, add a field here, add the section to params.yaml.
+class Params(Section):
     """All of params.yaml, validated: one attribute per top-level section."""
 
     base: Base
     paths: Paths
     ingest: Ingest
-    validate: Validate
+    validate: Validate  # the name of a deprecated BaseModel class method, which pydantic allows (see above)
     split: Split
     train: Train
     evaluate: Evaluate
@@ -217,15 +420,125 @@ class Params:
     notify: Notify
     promote: Promote
 
+    @model_validator(mode="after")
+    def _combinations(self) -> Params:
+        task, train = self.ingest.task, self.train
+        if task not in MODEL_TASKS[train.model]:
+            fitting = [m for m, tasks in MODEL_TASKS.items() if task in tasks]
+            _fail(
+                f"{train.model!r} does not support task {task!r} (ingest.task); use one of: {', '.join(fitting)}",
+                "train.model",
+            )
+        if train.search_metric is not None and train.search_metric not in METRICS[task]:
+            known = "" if train.search_metric in KNOWN_METRICS else _closest(train.search_metric, METRICS[task])
+            _fail(
+                f"{train.search_metric!r} is not a {task} metric; {known}use one of: {', '.join(METRICS[task])} "
+                "(or null for the task's default)",
+                "train.search_metric",
+            )
+        return self
+
+
+def _prefixes(model: type[BaseModel], prefix: str = "") -> dict[type, str]:
+    out: dict[type, str] = {}
+    for name, field in model.model_fields.items():
+        hint = field.annotation
+        if isinstance(hint, type) and issubclass(hint, Section):
+            key = f"{prefix}{name}"
+            out[hint] = key
+            out |= _prefixes(hint, f"{key}.")
+    return out
+
+
+_PREFIX = _prefixes(Params)
+
 
 def sections() -> dict[str, type]:
-    """Top-level section name -> its dataclass, as :class:`Params` declares them."""
-    return dict(typing.get_type_hints(Params))
+    """Top-level section name (as params.yaml spells it) -> its model, as :class:`Params` declares them."""
+    return {name: field.annotation for name, field in Params.model_fields.items()}  # type: ignore[misc]
+
+
+def hyperparameters(model: str) -> dict[str, Any]:
+    """``train.<model>``'s hyperparameters: name -> type (``int``, ``float``, ``int | None``, ...), in order.
+
+    Raises KeyError for a model name that is not a key of :data:`MODEL_TASKS`.
+    """
+    return typing.get_type_hints(Train.model_fields[model].annotation)
+
+
+# --------------------------------------------------------------------------------------------- search space
+@functools.cache
+def _value_adapter(model: str, name: str) -> TypeAdapter[Any]:
+    """Validates one value of ``train.<model>.<name>``: its type and its range, as the section itself does."""
+    field = Train.model_fields[model].annotation.model_fields[name]  # type: ignore[union-attr]
+    hint = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    return TypeAdapter(hint, config=ConfigDict(strict=True))
+
+
+def _check_space(space: Mapping[str, Any], model: str, selected: str | None, search: str | None) -> dict[str, Any]:
+    """``train.search_space.<model>`` checked and typed (see :class:`SearchSpace`); failures name the key.
+
+    ``selected``/``search``: ``train.model`` and ``train.search``. The space of the selected model must not be empty
+    when searching, and holds lists only for a grid search; every space is checked for names, types and ranges.
+    """
+    hints = hyperparameters(model)
+    is_selected = model == selected
+    if is_selected and search not in (None, "none") and not space:
+        _fail(
+            f"empty, but train.search is {search!r}; list values to try, e.g. {{{next(iter(hints))}: [...]}}, "
+            "or set train.search: none",
+            model,
+        )
+    typed: dict[str, Any] = {}
+    for name, values in space.items():
+        at = f"{model}.{name}"
+        if name not in hints:
+            _fail(f"not a hyperparameter of {model}; {_closest(name, hints)}known: {', '.join(hints)}", at)
+        if isinstance(values, Mapping):
+            if is_selected and search == "grid":
+                _fail("a {low, high} range needs train.search: random; grid needs a list", at)
+            typed[name] = _check_range(values, model, name, at)
+        elif isinstance(values, list) and values:
+            typed[name] = [_check_value(v, model, name, f"{at}[{i}]") for i, v in enumerate(values)]
+        else:
+            _fail(f"expected a non-empty list of values (or {{low, high}}), got {values!r}", at)
+    return typed
+
+
+def _check_range(spec: Mapping[str, Any], model: str, name: str, at: str) -> dict[str, Any]:
+    unknown = set(spec) - {"low", "high", "log"}
+    low, high, use_log = spec.get("low"), spec.get("high"), spec.get("log", False)
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
+    if unknown or not numbers or not isinstance(use_log, bool) or not low < high or (use_log and low <= 0):
+        _fail(
+            "a range is {low: number, high: number, log: bool} with low < high (and low > 0 when log), "
+            f"got {dict(spec)!r}",
+            at,
+        )
+    hint = hyperparameters(model)[name]
+    if use_log and (hint is int or int in typing.get_args(hint)):
+        _fail("log ranges are for float hyperparameters; drop log or list values", at)
+    return {
+        **spec,
+        "low": _check_value(low, model, name, f"{at}.low"),
+        "high": _check_value(high, model, name, f"{at}.high"),
+    }
+
+
+def _check_value(value: Any, model: str, name: str, at: str) -> Any:
+    try:
+        return _value_adapter(model, name).validate_python(value)
+    except ValidationError as exc:
+        _fail(_describe([(err, hyperparameters(model)[name], None) for err in exc.errors()], at), at)
 
 
 # --------------------------------------------------------------------------------------------- loading
 def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
-    """Load and validate ``path`` (every section, every key)."""
+    """Load and validate ``path`` (every section, every key, every value's meaning).
+
+    Raises ParamsError (one line per problem, each naming the dotted key, the rule and the fix) when the file is
+    missing, is not YAML, or breaks any rule of this module.
+    """
     p = Path(path)
     if not p.exists():
         raise ParamsError(f"{p}: params file not found; run from the repository root")
@@ -237,94 +550,132 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
 
 
 def parse_params(raw: Mapping[str, Any], source: str = DEFAULT_PARAMS) -> Params:
-    """Validate an already-parsed params mapping (see :func:`load_params`)."""
+    """Validate an already-parsed params mapping (see :func:`load_params`); ``source`` prefixes the messages."""
     if not isinstance(raw, Mapping):
         raise ParamsError(f"{source}: top level must be a mapping of sections, got {type(raw).__name__}")
-    known = sections()
-    for key in raw:
-        if key not in known:
-            raise ParamsError(_unknown(source, str(key), known))
-    built: dict[str, Any] = {}
-    for name, cls in known.items():
-        if name not in raw:
-            raise ParamsError(f"{source}: section '{name}' is missing; add it (see README, 'Parameters')")
-        built[name] = _build(cls, raw[name], name, source)
-    return Params(**built)
+    token = _NESTED.set(True)
+    try:
+        return Params.model_validate(dict(raw))
+    except ValidationError as exc:
+        raise ParamsError(_explain(exc, Params, source)) from None
+    finally:
+        _NESTED.reset(token)
 
 
-def _unknown(source: str, key: str, known: Mapping[str, Any], prefix: str = "") -> str:
-    dotted = f"{prefix}{key}"
-    close = difflib.get_close_matches(key, list(known), n=1)
-    hint = f"did you mean '{prefix}{close[0]}'? " if close else ""
-    return f"{source}: {dotted}: unknown key; {hint}known keys here: {', '.join(sorted(known))}"
+# --------------------------------------------------------------------------------------------- messages
+def _explain(exc: ValidationError, root: type[BaseModel], source: str = DEFAULT_PARAMS, prefix: str = "") -> str:
+    """pydantic's errors of validating ``root`` -> one line per key: ``{source}: {dotted.key}: {rule and fix}``.
+
+    ``prefix``: the dotted key of ``root`` itself in params.yaml (empty for :class:`Params`).
+    """
+    groups: dict[str, list[tuple[Mapping[str, Any], Any, type[BaseModel] | None]]] = {}
+    for err in exc.errors(include_url=False):
+        dotted, hint, holder = _locate(root, err["loc"])
+        at = (err.get("ctx") or {}).get("at", "")
+        key = ".".join(part for part in (prefix, dotted, at) if part)
+        groups.setdefault(key, []).append((err, hint, holder))
+    lines = []
+    for key, errors in groups.items():
+        if any(other.startswith((f"{key}.", f"{key}[")) for other in groups):
+            continue  # a union member that does not fit at all, while another fits but has a bad item: report that
+        err, _, holder = errors[0]
+        if err["type"] == "missing" and holder is Params and "." not in key:
+            lines.append(f"{source}: section '{key}' is missing; add it (see README, 'Parameters')")
+        else:
+            lines.append(f"{source}: {key}: {_describe(errors, key)}")
+    return "\n".join(lines)
 
 
-def _build(cls: type[T], value: Any, dotted: str, source: str) -> T:
-    if not isinstance(value, Mapping):
-        raise ParamsError(f"{source}: {dotted}: expected a mapping of keys, got {value!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    hints = typing.get_type_hints(cls)
-    for key in value:
-        if key not in fields:
-            raise ParamsError(_unknown(source, str(key), fields, prefix=f"{dotted}."))
-    kwargs: dict[str, Any] = {}
-    for name in fields:
-        if name not in value:
-            raise ParamsError(f"{source}: {dotted}.{name}: missing key; add it to params.yaml")
-        kwargs[name] = _coerce(value[name], hints[name], f"{dotted}.{name}", source)
-    return cls(**kwargs)
+def _locate(root: type[BaseModel], loc: tuple[int | str, ...]) -> tuple[str, Any, type[BaseModel] | None]:
+    """pydantic's error location -> (dotted key as params.yaml spells it, the type declared there, the model
+    holding the last key). Union member tags in ``loc`` (``'str'``, ``'list[str]'``) are dropped."""
+    parts: list[str] = []
+    hint: Any = root  # the type where the walk is (a union's member after its tag)
+    declared: Any = root  # the type declared at the last key
+    holder: type[BaseModel] | None = None
+    for item in loc:
+        base = _unwrap(hint)
+        if _is_union(base):
+            members = [m for m in typing.get_args(base) if m is not type(None)]
+            tagged = [m for m in members if _name(m) == item]
+            if tagged:  # a member's tag, not a key
+                hint = tagged[0]
+                continue
+            base = _unwrap(members[0]) if len(members) == 1 else None
+        if isinstance(base, type) and issubclass(base, BaseModel):
+            holder = base
+            parts.append(f".{item}")
+            hint = base.model_fields[item].annotation if item in base.model_fields else None
+        elif typing.get_origin(base) is list:
+            parts.append(f"[{item}]")
+            hint = typing.get_args(base)[0]
+        elif typing.get_origin(base) is dict:
+            parts.append(f".{item}")
+            hint = typing.get_args(base)[1]
+        else:
+            parts.append(f"[{item}]" if isinstance(item, int) else f".{item}")
+            hint = None
+        declared = hint
+    return "".join(parts).lstrip("."), declared, holder
 
 
-def _coerce(value: Any, hint: Any, dotted: str, source: str) -> Any:
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, dotted, source)  # type: ignore[arg-type]
-    if origin is Literal:
-        choices = typing.get_args(hint)
-        if value not in choices:
-            raise ParamsError(
-                f"{source}: {dotted}: {value!r} is not allowed; use one of: {', '.join(map(str, choices))}"
-            )
-        return value
-    if origin in (typing.Union, types.UnionType):
-        errors = []
-        for option in typing.get_args(hint):
-            try:
-                return _coerce(value, option, dotted, source)
-            except ParamsError as exc:
-                errors.append(exc)
-        raise ParamsError(f"{source}: {dotted}: {value!r} does not fit type {_name(hint)}")
-    if hint is type(None):
-        if value is None:
-            return None
-        raise ParamsError(f"{source}: {dotted}: expected null")
-    if hint is Any:
-        return value
-    if origin is list:
-        if not isinstance(value, list):
-            raise ParamsError(f"{source}: {dotted}: expected a list, got {value!r}")
-        (item,) = typing.get_args(hint)
-        return [_coerce(v, item, f"{dotted}[{i}]", source) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ParamsError(f"{source}: {dotted}: expected a mapping, got {value!r}")
-        return dict(value)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-    elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif hint is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    elif hint is str:
-        if isinstance(value, str):
-            return value
-    else:  # pragma: no cover - a developer error in this module
-        raise TypeError(f"params.py cannot check type {hint!r} of {dotted}")
-    raise ParamsError(f"{source}: {dotted}: expected {_name(hint)}, got {value!r} ({type(value).__name__})")
+_TYPE_NAMES = {"int_type": "int", "float_type": "a number", "bool_type": "bool", "string_type": "str"}
+
+
+def _describe(errors: list[tuple[Mapping[str, Any], Any, type[BaseModel] | None]], key: str) -> str:
+    """The rule and fix for one key, from pydantic's error(s) there (several: the members of a union)."""
+    rules = [err for err, _, _ in errors if err["type"] == "params"]
+    if rules:
+        return str(rules[0]["ctx"]["message"])
+    err, hint, holder = errors[0]
+    kind, value = err["type"], err.get("input")
+    if kind == "extra_forbidden":
+        known = list(holder.model_fields) if holder else []
+        parent = key.rpartition(".")[0]
+        last = key.rpartition(".")[2]
+        close = difflib.get_close_matches(last, known, n=1)
+        hint_text = f"did you mean '{parent + '.' if parent else ''}{close[0]}'? " if close else ""
+        return f"unknown key; {hint_text}known keys here: {', '.join(sorted(known))}"
+    if kind == "missing":
+        return "missing key; add it to params.yaml"
+    if kind in ("model_type", "model_attributes_type"):
+        return f"expected a mapping of keys, got {value!r}"
+    if len(errors) > 1 or (_is_union(_unwrap(hint)) and kind in (*_TYPE_NAMES, "list_type", "none_required")):
+        return f"{value!r} does not fit type {_name(hint)}"
+    if kind == "literal_error":
+        choices = typing.get_args(_unwrap(hint)) if hint is not None else ()
+        return f"{value!r} is not allowed; use one of: {', '.join(map(str, choices))}"
+    if kind == "dict_type":
+        return f"expected a mapping, got {value!r}"
+    if kind == "list_type":
+        return f"expected a list, got {value!r}"
+    if kind == "none_required":
+        return "expected null"
+    if kind in _TYPE_NAMES:
+        return f"expected {_TYPE_NAMES[kind]}, got {value!r} ({type(value).__name__})"
+    return str(err["msg"])
+
+
+def _unwrap(hint: Any) -> Any:
+    while typing.get_origin(hint) is Annotated:
+        hint = typing.get_args(hint)[0]
+    return hint
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) in (typing.Union, types.UnionType)
 
 
 def _name(hint: Any) -> str:
+    """A type as params.yaml's reader knows it: ``int``, ``str | float | None``, ``list[str]``."""
+    hint = _unwrap(hint)
+    if hint is type(None):
+        return "None"
+    if _is_union(hint):
+        return " | ".join(_name(m) for m in typing.get_args(hint))
+    origin = typing.get_origin(hint)
+    if origin in (list, dict):
+        return f"{origin.__name__}[{', '.join(_name(a) for a in typing.get_args(hint))}]"
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(hint))
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

@@ -39,11 +39,6 @@ def test_fleet_versions_are_concatenated_with_consecutive_seeds() -> None:
     pd.testing.assert_frame_equal(two.iloc[: len(one)], one)
 
 
-def test_empty_version_list_is_refused() -> None:
-    with pytest.raises(DataError, match=r"ingest\.data_version is an empty list"):
-        load_source(ingest_params(data_version=[]), seed=1)
-
-
 def test_unknown_dropped_column_names_the_source() -> None:
     with pytest.raises(DataError, match=r"telemetry simulator: ingest\.drop_columns lists \['nope'\]"):
         load_dataset(ingest_params(rows=300, drop_columns=["nope"]), seed=1)

@@ -3,7 +3,6 @@ HTML report; bad inputs fail clearly."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import subprocess
@@ -59,7 +58,7 @@ def labels_of(version: str, seed: int, rows: int = 3000) -> pd.DataFrame:
 
 def analyse(setup: dict[str, Any], scored: pd.DataFrame, labels: pd.DataFrame | None = None, **cfg: Any):
     params: Params = setup["params"]
-    monitor_cfg = dataclasses.replace(params.monitor, **cfg)
+    monitor_cfg = params.monitor.model_copy(update=cfg)
     if labels is None:
         labels = stage.read_feedback(setup["dir"] / "no-feedback", setup["schema"])
     return stage.analyse(

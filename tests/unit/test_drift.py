@@ -3,7 +3,6 @@ they drive on the simulator's v1 (reference) and v2 (drifted) fleets."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 
@@ -134,7 +133,7 @@ def test_fresh_v1_batches_flag_nothing_false_alarm_rate(reference: pd.DataFrame)
 
 def test_stricter_thresholds_flag_more(reference: pd.DataFrame) -> None:
     batch = tel.generate(BATCH_ROWS, "v2", 7)
-    loose = dataclasses.replace(CFG, psi_threshold=5.0, ks_threshold=1.0, js_threshold=1.0)
+    loose = CFG.model_copy(update={"psi_threshold": 5.0, "ks_threshold": 1.0, "js_threshold": 1.0})
     assert not any(r.drifted for r in drift.compare(reference, batch, NUMERIC, CATEGORICAL, loose))
-    strict = dataclasses.replace(CFG, psi_threshold=0.0, ks_threshold=0.0, js_threshold=0.0, p_value=1.01)
+    strict = CFG.model_copy(update={"psi_threshold": 0.0, "ks_threshold": 0.0, "js_threshold": 0.0, "p_value": 1.01})
     assert all(r.drifted for r in drift.compare(reference, batch, NUMERIC, CATEGORICAL, strict))

@@ -118,7 +118,7 @@ def test_great_expectations_on_every_row_agrees_with_the_mask(messy, contract, c
     """row_expectations_on: all makes GE count every rule over every row; the gate checks they equal the mask's."""
     df, schema = messy
     flagged = validate_frame(df, schema, contract, cfg)
-    every = validate_frame(df, schema, contract, dataclasses.replace(cfg, row_expectations_on="all"))
+    every = validate_frame(df, schema, contract, cfg.model_copy(update={"row_expectations_on": "all"}))
     assert every.success, every.summary()
     assert every.gx_result["rows_evaluated_by_gx"] == len(df) > flagged.gx_result["rows_evaluated_by_gx"]
     assert every.metrics == flagged.metrics
@@ -258,12 +258,12 @@ def test_suggested_contract_loads_leaves_glitches_out_and_passes_its_own_data(me
 
 def test_suggest_on_wine_quality(cfg) -> None:
     params = load_params(ROOT / "params.yaml")
-    ingest = dataclasses.replace(params.ingest, source="x", target="quality")
+    ingest = params.ingest.model_copy(update={"source": "x", "target": "quality"})
     raw = pd.read_csv(ROOT / "data/external/winequality-red.csv", sep=";")
     df, schema = prepare(raw, ingest, "wine")
     contract = parse_contract(yaml.safe_load(suggest_contract(df, schema, "wine")), "wine.yaml")
     assert contract.duplicates == "keep" and contract.classes == (3, 4, 5, 6, 7, 8)
-    result = validate_frame(df, schema, contract, dataclasses.replace(cfg, min_class_rows=5))
+    result = validate_frame(df, schema, contract, cfg.model_copy(update={"min_class_rows": 5}))
     assert result.success, result.summary()
     assert len(result.quarantined) == 0
     assert np.isclose(result.metrics["quarantine_fraction"], 0.0)

@@ -29,13 +29,10 @@ def load_source(ingest: Ingest, seed: int) -> pd.DataFrame:
 
     Telemetry: ``ingest.rows`` rows per fleet version of ``ingest.data_version`` (one name or a list), the i-th
     version generated with ``seed + i``, concatenated. A file is read with ``ingest.read_options`` (passed to
-    pandas). Raises :class:`~lifecycle.errors.DataError` for an empty version list, a simulator argument out of
-    range, or a missing, empty or unreadable file (the message names the file or key and the fix).
+    pandas). Raises :class:`~lifecycle.errors.DataError` for a simulator argument out of range, or a missing, empty or unreadable file (the message names the file or key and the fix).
     """
     if ingest.source == TELEMETRY:
         versions = [ingest.data_version] if isinstance(ingest.data_version, str) else list(ingest.data_version)
-        if not versions:
-            raise DataError("params.yaml: ingest.data_version is an empty list; name at least one version (v1)")
         frames = []
         for i, version in enumerate(versions):
             try:

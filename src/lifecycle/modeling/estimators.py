@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import (
     HistGradientBoostingClassifier,
@@ -28,7 +26,7 @@ TASKS = {
 
 def model_params(train: Train) -> dict[str, object]:
     """The hyperparameters of the chosen model, as params.yaml spells them."""
-    return dataclasses.asdict(getattr(train, train.model))
+    return getattr(train, train.model).model_dump()
 
 
 def build_model(train: Train, task: str, seed: int, overrides: dict[str, object] | None = None) -> BaseEstimator:

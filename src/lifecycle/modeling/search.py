@@ -20,7 +20,6 @@ from scipy import stats
 from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from lifecycle import config as params_module
 from lifecycle.config import Train
 from lifecycle.errors import DataError, ParamsError
 from lifecycle.modeling.metrics import CLASSIFICATION, LOSSES, REGRESSION
@@ -78,9 +77,7 @@ def search_space(train: Train) -> dict[str, Any]:
         if isinstance(values, Mapping):
             space[f"{STEP}__{name}"] = _distribution(values, hints[name], key, train.search)
         elif isinstance(values, list) and values:
-            space[f"{STEP}__{name}"] = [
-                params_module._coerce(v, hints[name], f"{key}[{i}]", SOURCE) for i, v in enumerate(values)
-            ]
+            space[f"{STEP}__{name}"] = list(values)  # typed and range-checked by lifecycle.config at load
         else:
             raise ParamsError(
                 f"{SOURCE}: {key}: expected a non-empty list of values (or {{low, high}}), got {values!r}"

@@ -246,7 +246,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.validation_report
         else None,
         decision=decision,
-        ingest=dataclasses.asdict(params.ingest),
+        ingest=params.ingest.model_dump(),
         inputs={
             str(p): sha256_file(p)
             for p in (args.metrics, args.meta, args.validation, args.validation_report, args.champion)
