@@ -3,8 +3,8 @@
     python bench/onnx_latency.py [--rows 20000] [--models hist_gradient_boosting random_forest logistic_regression]
 
 For each model family (params.yaml hyperparameters, trained on ``--rows`` telemetry rows): single-row latency of
-(a) scikit-learn as a server calls it (one dict -> one-row DataFrame -> ``predict_proba``; ``SklearnPredictor``),
-with its default OpenMP threads and limited to one thread,
+(a) scikit-learn as a server calls it (one dict -> one-row DataFrame -> ``lifecycle.artifact.predict``, the one
+scikit-learn prediction path), with its default OpenMP threads and limited to one thread,
 (b) the bare ``pipeline.predict`` on a prebuilt one-row DataFrame (the issue's ~5.7 ms figure), and (c)
 ``OnnxPredictor.run_one(dict)`` (tensors built from the dict, no DataFrame) and its ``session.run`` alone; then
 batches of 1..10000 rows through both engines (onnxruntime with 1 and 2 threads). Prints median and p99 and the
@@ -28,11 +28,13 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
 
+from lifecycle.artifact import predict
 from lifecycle.config import load_params
 from lifecycle.data import telemetry
 from lifecycle.modeling.estimators import NEEDS_SCALING, build_model
 from lifecycle.modeling.features import build_preprocessor
-from lifecycle.onnx_engine import OnnxPredictor, SklearnPredictor, convert
+from lifecycle.onnx.convert import convert
+from lifecycle.onnx.runtime import OnnxPredictor
 from lifecycle.schema import Schema, coerce_frame, infer_schema
 
 BATCHES = (1, 10, 100, 1000, 10000)
@@ -63,6 +65,14 @@ def records(df: pd.DataFrame, schema: Schema, n: int) -> list[dict[str, Any]]:
     return rows.astype(object).where(rows.notna(), None).to_dict("records")
 
 
+def frame(recs: list[dict[str, Any]], schema: Schema) -> pd.DataFrame:
+    """Validated records as the one-row (or n-row) DataFrame scikit-learn needs: float numerics, missing = NaN."""
+    df = pd.DataFrame.from_records(recs, columns=schema.features).astype(dict.fromkeys(schema.numeric, np.float64))
+    for name in schema.categorical:
+        df[name] = df[name].where(df[name].notna(), np.nan)
+    return df
+
+
 def bench_model(name: str, rows: int, single_repeats: int, params_path: str) -> dict[str, Any]:
     params = load_params(params_path)
     train_cfg = params.train.model_copy(update={"model": name})
@@ -79,7 +89,6 @@ def bench_model(name: str, rows: int, single_repeats: int, params_path: str) -> 
     model = convert(pipeline, schema, params.export.opset)
     onnx1 = OnnxPredictor.from_bytes(model, schema, threads=1)
     onnx2 = OnnxPredictor.from_bytes(model, schema, threads=2)
-    sk = SklearnPredictor(pipeline, schema)
     recs = records(test, schema, 200)
     one_frame = test[schema.features].head(1)
 
@@ -89,10 +98,14 @@ def bench_model(name: str, rows: int, single_repeats: int, params_path: str) -> 
         return recs[next(it) % len(recs)]
 
     result: dict[str, Any] = {"model": name, "train_rows": rows, "onnx_bytes": len(model)}
-    sk_single = timings(lambda: sk.run_one(pick()), max(50, single_repeats // 10))
+
+    def sk_one() -> tuple[np.ndarray, np.ndarray | None]:
+        return predict(pipeline, frame([pick()], schema), schema.task)
+
+    sk_single = timings(sk_one, max(50, single_repeats // 10))
     sk_bare = timings(lambda: pipeline.predict(one_frame), max(50, single_repeats // 10))
     with threadpool_limits(limits=1):  # what the server does: OpenMP threads cost more than they save on one row
-        sk_single_1t = timings(lambda: sk.run_one(pick()), max(50, single_repeats // 10))
+        sk_single_1t = timings(sk_one, max(50, single_repeats // 10))
     onnx_single = timings(lambda: onnx1.run_one(pick()), single_repeats)
     feed = onnx1.feed_one(recs[0])
     outputs = [o.name for o in onnx1.session.get_outputs()]
@@ -114,7 +127,7 @@ def bench_model(name: str, rows: int, single_repeats: int, params_path: str) -> 
         X = pd.concat([test[schema.features]] * (1 + n // len(test)), ignore_index=True).head(n)
         repeats = max(3, min(100, 5000 // n))
         R = records(X, schema, n)
-        s = statistics.median(timings(lambda X=X: sk.run(X), repeats, warmup=2))
+        s = statistics.median(timings(lambda X=X: predict(pipeline, X, schema.task), repeats, warmup=2))
         o1 = statistics.median(timings(lambda X=X: onnx1.run(X), repeats, warmup=2))
         o2 = statistics.median(timings(lambda X=X: onnx2.run(X), repeats, warmup=2))
         r1 = statistics.median(timings(lambda R=R: onnx1.run(R), repeats, warmup=2))
@@ -130,10 +143,10 @@ def bench_model(name: str, rows: int, single_repeats: int, params_path: str) -> 
         )
     result["batches"] = batches
     labels, proba = onnx1.run(test[schema.features])
-    expected = pipeline.predict_proba(test[schema.features])
+    expected_labels, expected = predict(pipeline, test[schema.features], schema.task)
     result["parity"] = {
         "rows": len(test),
-        "label_agreement": float(np.mean(labels == pipeline.predict(test[schema.features]))),
+        "label_agreement": float(np.mean(labels == expected_labels)),
         "max_abs_diff": float(np.abs(proba - expected).max()),
     }
     return result

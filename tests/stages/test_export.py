@@ -27,7 +27,7 @@ from lifecycle.errors import DataError
 from lifecycle.io import sha256_file, write_json, write_table
 from lifecycle.modeling.estimators import build_model
 from lifecycle.modeling.features import build_preprocessor
-from lifecycle.onnx_engine import OnnxPredictor, load_predictor
+from lifecycle.onnx.runtime import OnnxPredictor, load_predictor
 from lifecycle.quality import parse_contract
 from lifecycle.schema import Schema, coerce_frame, infer_schema, read_schema
 from lifecycle.stages.export import run
@@ -48,11 +48,13 @@ def one_openmp_thread() -> Iterator[None]:
 def write_model(folder: Path, pipeline: Pipeline) -> dict[str, Any]:
     """model.joblib and a train.json as the train stage writes them (the keys export must keep)."""
     joblib.dump(pipeline, folder / "model.joblib", compress=3)
+    model = {"file": "model.joblib", "sha256": sha256_file(folder / "model.joblib"), "bytes": 1, "family": "x"}
     meta = {
-        "model": {"file": "model.joblib", "sha256": sha256_file(folder / "model.joblib"), "family": "x"},
-        "data": {"file": "train.parquet", "rows": 2000},
+        "model": model | {"task": "classification", "hyperparameters": {}, "seed": 1, "search": {}},
+        "data": {"file": "train.parquet", "sha256": "0" * 64, "rows": 2000, "target_distribution": {}},
         "metrics": {"train": {"accuracy": 0.9}},
         "packages": {"scikit-learn": "x"},
+        "schema": read_schema(folder / "schema.json").to_dict(),
     }
     write_json(folder / "train.json", meta)
     return meta
@@ -90,7 +92,7 @@ def export(folder: Path, cfg: Export = CFG) -> dict[str, Any]:
         folder / "out" / "model.onnx",
         folder / "out" / "model.json",
         cfg,
-    )
+    ).to_dict()
 
 
 def copy_inputs(src: Path, dest: Path) -> Path:
@@ -138,7 +140,7 @@ def test_the_contracts_numeric_bounds_go_into_model_json(inputs: Path, tmp_path:
     content = run(
         folder / "model.joblib", folder / "train.json", folder / "test.parquet", folder / "schema.json",
         folder / "out" / "model.onnx", folder / "out" / "model.json", CFG, contract=contract,
-    )  # fmt: skip
+    ).to_dict()  # fmt: skip
     assert content["contract"] == {
         "file": "c.yaml",
         "dataset": "telemetry",
@@ -186,13 +188,15 @@ def test_a_model_that_is_not_the_one_train_recorded_is_refused(inputs: Path, tmp
     meta = json.loads((folder / "train.json").read_text())
     meta["model"]["sha256"] = "0" * 64
     write_json(folder / "train.json", meta)
-    with pytest.raises(DataError, match=r"model.joblib: sha256 .* does not match model.sha256 000000000000"):
+    with pytest.raises(DataError, match=r"model.joblib: its sha256 .* does not match model.sha256 000000000000"):
         export(folder)
 
 
 def test_train_metadata_with_an_onnx_key_is_refused(inputs: Path, tmp_path: Path) -> None:
     folder = copy_inputs(inputs, tmp_path)
-    meta = json.loads((folder / "train.json").read_text()) | {"onnx": {}}
+    onnx = {"file": "model.onnx", "sha256": None, "bytes": 0, "usable": False, "opset": 17, "ml_opset": 3}
+    onnx |= {"inputs": {}, "packages": {}, "parity": None, "reason": "from an earlier export"}
+    meta = json.loads((folder / "train.json").read_text()) | {"onnx": onnx}
     write_json(folder / "train.json", meta)
     with pytest.raises(DataError, match="already has a key 'onnx'; only export writes it"):
         export(folder)
@@ -229,7 +233,7 @@ def test_bad_input_exits_1_and_keeps_the_previous_outputs(inputs: Path, tmp_path
         text=True,
     )
     assert proc.returncode == 1
-    assert "model.joblib: model not found; run `dvc repro train` first" in proc.stderr
+    assert "model.joblib: model not found; run `dvc repro train`" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert (folder / "out/model.onnx").read_bytes() == GOOD["onnx"]
     assert (folder / "out/model.json").read_bytes() == GOOD["meta"]

@@ -4,8 +4,8 @@
 ``(labels or values, class probabilities or None)`` as numpy arrays in scikit-learn's form. Two engines:
 
 - :class:`SklearnPredictor` (always available): the fitted ``Pipeline`` from model.joblib, with ``n_jobs=1``;
-- :class:`OnnxEngine`: ``lifecycle.onnx_engine.OnnxPredictor`` on model.onnx, only when model.json says its parity
-  check passed and the file's sha256 matches (``onnx_engine.load_predictor``); tensors come straight from the dicts.
+- :class:`OnnxEngine`: ``lifecycle.onnx.runtime.OnnxPredictor`` on model.onnx, only when model.json says its parity
+  check passed and the file's sha256 matches (``lifecycle.onnx.runtime.load_predictor``); tensors come straight from the dicts.
 
 :func:`load_model` checks the model file's sha256 against model.json before anything is unpickled and refuses a
 mismatch with :class:`ModelIntegrityError`; :class:`ServedModel` picks the engine per request size
@@ -78,7 +78,7 @@ class SklearnPredictor:
 
 
 class OnnxEngine:
-    """Adapter: ``lifecycle.onnx_engine.OnnxPredictor`` behind :class:`Predictor` (dicts in, no DataFrame for 1 row)."""
+    """Adapter: ``lifecycle.onnx.runtime.OnnxPredictor`` behind :class:`Predictor` (dicts in, no DataFrame for 1 row)."""
 
     engine = "onnx"
 
@@ -240,7 +240,7 @@ def self_check(onnx: Predictor, sklearn: Predictor, records: Sequence[Record], t
     """Run both engines on ``records`` (one at a time and together); "" when ONNX agrees, else why not.
 
     Parity was proven at export time; this catches what can differ at serving time (another onnxruntime, a graph
-    and an ``onnx_engine`` from different versions).
+    and a ``lifecycle.onnx.runtime`` from different versions).
     """
     try:
         for batch in [*([r] for r in records), list(records)]:
@@ -261,9 +261,9 @@ def _load_onnx(
     meta: Mapping[str, Any], onnx_path: Path | None, schema: Schema, threads: int
 ) -> tuple[Predictor | None, str]:
     try:
-        from lifecycle.onnx_engine import load_predictor
+        from lifecycle.onnx.runtime import load_predictor
     except ImportError as exc:  # onnxruntime missing from the image: fall back, and say so
-        return None, f"lifecycle.onnx_engine cannot be imported ({exc})"
+        return None, f"lifecycle.onnx.runtime cannot be imported ({exc})"
     if onnx_path is None:
         return None, "no ONNX path configured"
     predictor, why = load_predictor(meta, onnx_path, schema, threads=threads)
