@@ -62,9 +62,9 @@ def baseline(rows: int) -> dict[str, float]:
     import dataclasses
 
     from lifecycle.config import load_params
+    from lifecycle.quality.gx import check_frame
     from lifecycle.stages import evaluate, split, train
     from lifecycle.stages.ingest import load_source, prepare
-    from lifecycle.stages.validate import check_frame
 
     times: dict[str, float] = {}
     t = time.perf_counter()

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from tests.conftest import small_params
 
+from lifecycle.batch import predict_chunk, validate_chunk
 from lifecycle.config import Params
 from lifecycle.data import telemetry as tel
 from lifecycle.errors import DataError
@@ -23,7 +24,6 @@ from lifecycle.io import read_json, write_json, write_table
 from lifecycle.schema import Schema
 from lifecycle.stages import monitor as stage
 from lifecycle.stages.ingest import prepare
-from lifecycle.stages.score import predict_chunk, validate_chunk
 from lifecycle.stages.train import fit
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,8 +23,8 @@ from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 
 from lifecycle import cli
 from lifecycle.config import Evaluate, load_params
+from lifecycle.data.readers import read_parquet
 from lifecycle.errors import DataError
-from lifecycle.io import read_parquet
 from lifecycle.modeling.metrics import score
 from lifecycle.schema import Schema, read_schema
 

@@ -27,10 +27,11 @@ import joblib
 
 from lifecycle import cli
 from lifecycle.config import Export, load_params
+from lifecycle.data.readers import read_parquet
 from lifecycle.errors import DataError
-from lifecycle.io import read_json, read_parquet, sha256_file, write_bytes, write_json
+from lifecycle.io import read_json, sha256_file, write_bytes, write_json
 from lifecycle.onnx_engine import export_pipeline
-from lifecycle.quality import Contract, contract_path, load_contract, numeric_bounds
+from lifecycle.quality.contract import Contract, contract_path, load_contract, numeric_bounds
 from lifecycle.schema import read_schema
 
 log = logging.getLogger(__name__)

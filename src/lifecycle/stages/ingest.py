@@ -14,8 +14,9 @@ import pandas as pd
 from lifecycle import cli
 from lifecycle.config import Ingest, load_params
 from lifecycle.data import telemetry
+from lifecycle.data.readers import read_table
 from lifecycle.errors import DataError
-from lifecycle.io import read_table, write_json, write_table
+from lifecycle.io import write_json, write_table
 from lifecycle.schema import Schema, coerce_frame, infer_schema, normalize_columns
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,9 @@ from sklearn.model_selection import train_test_split
 
 from lifecycle import cli
 from lifecycle.config import Split, load_params
+from lifecycle.data.readers import read_parquet
 from lifecycle.errors import DataError
-from lifecycle.io import read_parquet, write_table
+from lifecycle.io import write_table
 from lifecycle.schema import Schema, read_schema
 
 log = logging.getLogger(__name__)

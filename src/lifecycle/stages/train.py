@@ -30,8 +30,9 @@ from threadpoolctl import threadpool_limits
 
 from lifecycle import cli
 from lifecycle.config import Params, load_params
+from lifecycle.data.readers import read_parquet
 from lifecycle.errors import DataError
-from lifecycle.io import atomic_path, read_parquet, sha256_file, write_json
+from lifecycle.io import atomic_path, sha256_file, write_json
 from lifecycle.modeling.estimators import NEEDS_SCALING, build_model, model_params
 from lifecycle.modeling.features import build_preprocessor
 from lifecycle.modeling.metrics import score
