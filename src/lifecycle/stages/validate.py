@@ -70,4 +70,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main, skip_teardown=True)  # every output is renamed into place before main returns
+    cli.run(main)
