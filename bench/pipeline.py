@@ -67,7 +67,7 @@ def baseline(rows: int) -> dict[str, float]:
     from lifecycle.modeling.evaluation import importances
     from lifecycle.modeling.metrics import compute_metrics
     from lifecycle.modeling.pipeline import fit
-    from lifecycle.quality import contract_path, load_contract, validate_frame
+    from lifecycle.quality.gx import check_frame
 
     times: dict[str, float] = {}
     t = time.perf_counter()
@@ -76,10 +76,7 @@ def baseline(rows: int) -> dict[str, float]:
     df, schema = load_dataset(params.ingest, params.base.seed)
     times["generate"] = time.perf_counter() - t
     t = time.perf_counter()
-    contract = load_contract(contract_path(params.paths.contracts, params.ingest.source))
-    result = validate_frame(df, schema, contract, params.validate, source="in-memory frame")
-    result.raise_if_failed()
-    clean = result.clean
+    clean = check_frame(df, schema, params)
     times["check"] = time.perf_counter() - t
     t = time.perf_counter()
     train_df, test_df = split(clean, schema, params.split, params.base.seed)

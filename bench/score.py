@@ -1,4 +1,4 @@
-"""Benchmark of batch scoring (lifecycle.stages.score): throughput against in-process ``model.predict`` on the
+"""Benchmark of batch scoring (lifecycle.batch): throughput against in-process ``model.predict`` on the
 same in-memory frame, and peak memory with chunking.
 
     .venv/bin/python bench/score.py                       # 1M rows throughput + peak memory at 1M and 10M rows
@@ -36,14 +36,14 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from lifecycle.batch import score_batch  # noqa: E402
 from lifecycle.config import Params, Validate, load_params  # noqa: E402
 from lifecycle.data import telemetry as tel  # noqa: E402
 from lifecycle.data.ingest import prepare  # noqa: E402
 from lifecycle.errors import ParamsError  # noqa: E402
 from lifecycle.io import write_json  # noqa: E402
 from lifecycle.modeling.pipeline import fit  # noqa: E402
-from lifecycle.quality import load_contract  # noqa: E402
-from lifecycle.stages.score import score_batch  # noqa: E402
+from lifecycle.quality.contract import load_contract  # noqa: E402
 
 CONTRACT = ROOT / "data" / "contracts" / "telemetry.yaml"  # the data contract scoring validates against
 PART = 1_000_000  # rows generated per part of a large file
@@ -151,8 +151,8 @@ def main() -> None:
         # --- throughput: in-process predict on the in-memory frame vs the score path from the file
         import pandas as pd
 
+        from lifecycle.batch import validate_chunk
         from lifecycle.schema import read_schema
-        from lifecycle.stages.score import validate_chunk
 
         model = joblib.load(d / "model.joblib")
         schema = read_schema(d / "schema.json")

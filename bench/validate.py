@@ -11,10 +11,19 @@ duplicates) is generated once (not timed). Then, back to back in one run, each a
 * ``stage_all``: the same with ``row_expectations_on: all`` (GE evaluates every row-level rule on every row);
 * ``pandas``: this script's ``--baseline`` mode: read the Parquet, the same row rules (ranges, value sets,
   datetime window, not-null, duplicates) and table rules (columns, dtypes, null fractions, row count, class
-  counts) with vectorized pandas, reasons for the bad rows, write the clean and quarantined Parquet files.
+  counts) with vectorized pandas, reasons for the bad rows, write the clean and quarantined Parquet files;
+* with ``--workarounds``, the stage once without each workaround for Great Expectations' cost (issue 12: keep
+  only those whose gain can be measured): ``stage-no-fingerprint`` (lifecycle.quality.gx_fingerprint),
+  ``stage-no-lazy-scipy`` (lifecycle.quality.lazy_imports) and ``stage-no-gc-freeze`` (the collector left on
+  during the import, lifecycle.quality.gx_import). This script's ``--stage-without NAME`` mode runs the stage's
+  own ``cli.run(main)`` with that one workaround patched out; ``stage-wrapped`` is the same mode with nothing
+  patched out, the reference of those ratios. (A fourth, leaving with ``os._exit(0)`` after a passing gate to
+  skip the interpreter's teardown, was dropped in issue 12: +0.06 s CPU without it at 1M rows, within the noise.)
 
-Prints wall time and peak RSS (``ru_maxrss`` of each child) and the ratios stage/pandas. Target (issue 3):
-stage <= 2x pandas at 1M rows.
+Prints wall time and peak RSS (``ru_maxrss`` of each child) and the ratios stage/pandas (and each ablated stage
+over ``stage-wrapped``). Target (issue 3): stage <= 2x pandas at 1M rows.
+
+    python bench/validate.py --rows 1000000 --repeats 5 --variants stage --workarounds    # issue 12's ratios
 """
 
 from __future__ import annotations
@@ -94,9 +103,37 @@ def baseline(data: str, contract_file: str, out: str, quarantine: str, params_fi
     clean.to_parquet(out, index=False, compression="zstd")
 
 
+# --------------------------------------------------------------------------------------------- ablation
+WORKAROUNDS = ("fingerprint", "lazy-scipy", "gc-freeze")
+
+
+def stage_without(name: str, argv: list[str]) -> None:
+    """Run the validate stage as ``python -m lifecycle.stages.validate`` does, with workaround ``name`` patched
+    out (``none``: nothing patched out)."""
+    import types
+
+    from lifecycle import cli
+    from lifecycle.quality import gx, gx_import
+    from lifecycle.stages import validate
+
+    def nothing(*args: object) -> list[str]:
+        return []
+
+    if name == "fingerprint":
+        gx.skip_batch_fingerprint = nothing  # type: ignore[assignment]
+    elif name == "lazy-scipy":
+        gx.defer_imports = gx_import.defer_imports = nothing  # type: ignore[assignment]
+    elif name == "gc-freeze":
+        gx_import.gc = types.SimpleNamespace(disable=nothing, enable=nothing, freeze=nothing)  # type: ignore[assignment]
+    elif name != "none":
+        raise SystemExit(f"unknown workaround {name!r}")
+    cli.run(validate.main, argv)
+
+
 # --------------------------------------------------------------------------------------------- measuring
-def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one child process."""
+def timed(cmd: list[str], cwd: Path) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MiB) and CPU seconds (user + system) of one child process. CPU time is the steadier
+    measure on a shared machine: other jobs' load stretches the wall time of the same work."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -105,7 +142,7 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, float]:
     out, err = proc.communicate()
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{out}\n{err[-3000:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def prepare_workdir(rows: int, work: Path) -> Path:
@@ -138,6 +175,10 @@ def stage_cmd(d: Path, mode: str) -> list[str]:
     ]  # fmt: skip
 
 
+def ablated_cmd(d: Path, name: str) -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), "--stage-without", name, "--", *stage_cmd(d, "flagged")[3:]]
+
+
 def baseline_cmd() -> list[str]:
     return [
         sys.executable, str(Path(__file__).resolve()), "--baseline", "--data", "raw.parquet",
@@ -153,6 +194,9 @@ def main() -> None:
     parser.add_argument(
         "--variants", nargs="+", default=["pandas", "stage", "stage_all"], choices=["pandas", "stage", "stage_all"]
     )
+    parser.add_argument("--workarounds", action="store_true", help="also the stage without each GE workaround")
+    parser.add_argument("--stage-without", choices=["none", *WORKAROUNDS], help=argparse.SUPPRESS)
+    parser.add_argument("stage_argv", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--baseline", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--contract", help=argparse.SUPPRESS)
@@ -160,12 +204,15 @@ def main() -> None:
     parser.add_argument("--quarantine", help=argparse.SUPPRESS)
     parser.add_argument("--params", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.stage_without:
+        stage_without(args.stage_without, args.stage_argv)
+        return
     if args.baseline:
         baseline(args.data, args.contract, args.out, args.quarantine, args.params)
         return
 
     print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}")
-    import_s, _ = timed([sys.executable, "-c", "import great_expectations"], ROOT)
+    import_s, _, _ = timed([sys.executable, "-c", "import great_expectations"], ROOT)
     print(f"import great_expectations in a fresh process: {import_s:.2f} s")
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-validate-") as tmp:
@@ -174,35 +221,48 @@ def main() -> None:
             d = prepare_workdir(rows, Path(tmp))
             print(f"\n{rows:,} rows (raw Parquet {os.path.getsize(d / 'raw.parquet') / 2**20:.0f} MiB, "
                   f"generated in {time.perf_counter() - started:.0f} s, not timed)")  # fmt: skip
-            best: dict[str, tuple[float, float]] = {}
+            best: dict[str, tuple[float, float, float]] = {}
+            runs = [("pandas", baseline_cmd()), ("stage", stage_cmd(d, "flagged")), ("stage_all", stage_cmd(d, "all"))]
+            runs = [(name, cmd) for name, cmd in runs if name in args.variants]
+            if args.workarounds:
+                runs += [("stage-wrapped", ablated_cmd(d, "none"))]
+                runs += [(f"stage-no-{w}", ablated_cmd(d, w)) for w in WORKAROUNDS]
             for _ in range(args.repeats):
-                for name, cmd in (
-                    ("pandas", baseline_cmd()),
-                    ("stage", stage_cmd(d, "flagged")),
-                    ("stage_all", stage_cmd(d, "all")),
-                ):
-                    if name not in args.variants:
-                        continue
-                    wall, rss = timed(cmd, d)
-                    print(f"    run: {name} {wall:.2f} s, {rss:.0f} MiB", flush=True)
-                    prev = best.get(name)
-                    best[name] = (min(wall, prev[0]) if prev else wall, max(rss, prev[1]) if prev else rss)
+                for name, cmd in runs:  # interleaved: the machine's load drifts over the runs
+                    wall, rss, cpu = timed(cmd, d)
+                    print(f"    run: {name} {wall:.2f} s, {rss:.0f} MiB, CPU {cpu:.2f} s", flush=True)
+                    prev = best.get(name, (wall, rss, cpu))
+                    best[name] = (min(wall, prev[0]), max(rss, prev[1]), min(cpu, prev[2]))
             m = json.loads((d / "metrics-flagged.json").read_text())
-            q_pandas = len(__import__("pandas").read_parquet(d / "quarantine-pandas.parquet"))
-            print(f"  quarantined: stage {m['rows_quarantined']}, pandas {q_pandas}")
+            if "pandas" in best:
+                q_pandas = len(__import__("pandas").read_parquet(d / "quarantine-pandas.parquet"))
+                print(f"  quarantined: stage {m['rows_quarantined']}, pandas {q_pandas}")
             if "stage_all" in best:
                 same = (d / "validated-flagged.parquet").read_bytes() == (d / "validated-all.parquet").read_bytes()
                 print(f"  outputs of row_expectations_on flagged vs all identical: {same}")
-            for name, (wall, rss) in best.items():
-                print(f"  {name:<10} {wall:7.2f} s  peak RSS {rss:7.0f} MiB")
-            p_wall, p_rss = best["pandas"]
-            for name in ("stage", "stage_all"):
-                if name not in best:
-                    continue
-                wall, rss = best[name]
-                print(f"  ratio {name}/pandas: time {wall / p_wall:.2f}x, peak memory {rss / p_rss:.2f}x")
+            for name, (wall, rss, cpu) in best.items():
+                print(f"  {name:<22} {wall:7.2f} s  peak RSS {rss:7.0f} MiB  CPU {cpu:7.2f} s")
+            if "pandas" in best:
+                p_wall, p_rss, _ = best["pandas"]
+                for name in ("stage", "stage_all"):
+                    if name not in best:
+                        continue
+                    wall, rss, _ = best[name]
+                    print(f"  ratio {name}/pandas: time {wall / p_wall:.2f}x, peak memory {rss / p_rss:.2f}x")
+            if args.workarounds:
+                ref_wall, ref_rss, ref_cpu = best["stage-wrapped"]
+                for w in WORKAROUNDS:
+                    wall, rss, cpu = best[f"stage-no-{w}"]
+                    print(f"  ratio stage-no-{w}/stage-wrapped: time {wall / ref_wall:.3f}x ({wall - ref_wall:+.2f} s), "
+                          f"CPU {cpu / ref_cpu:.3f}x ({cpu - ref_cpu:+.2f} s), peak memory {rss / ref_rss:.2f}x")  # fmt: skip
             results.append(
-                {"rows": rows, **{k: {"s": round(v[0], 2), "rss_mib": round(v[1])} for k, v in best.items()}}
+                {
+                    "rows": rows,
+                    **{
+                        k: {"s": round(v[0], 2), "rss_mib": round(v[1]), "cpu_s": round(v[2], 2)}
+                        for k, v in best.items()
+                    },
+                }
             )
             shutil.rmtree(d)
     print("\n" + json.dumps(results))

@@ -1,4 +1,4 @@
-"""File I/O for every stage: atomic writes, and CSV/Parquet/S3 readers with errors a user can act on.
+"""File I/O for every stage: atomic writes, deterministic JSON, file hashes (table readers: lifecycle.data.readers).
 
 Every writer goes through :func:`atomic_path`: the bytes land in a temporary file next to the target, are
 fsynced, then renamed over it. A stage killed half-way leaves the previous output (or none), never half a
@@ -8,12 +8,11 @@ file.
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,64 +96,6 @@ def write_table(df: pd.DataFrame, path: str | Path) -> None:
             df.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
 
 
-def is_remote(source: str) -> bool:
-    """True for fsspec URLs such as ``s3://bucket/key.csv``."""
-    return "://" in source and not source.startswith("file://")
-
-
-def read_table(source: str | Path, read_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet file (local path or ``s3://`` URI) with ``read_options`` for pandas.
-
-    Errors name the file and say what to change: a missing file, an empty file, a file that does not
-    parse, or a CSV that parsed into one column because its separator is not the one configured.
-    """
-    options = dict(read_options or {})
-    src = str(source)
-    suffix = Path(src.split("?")[0]).suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        raise DataError(
-            f"{src}: unsupported file type {suffix or '(none)'!r}; "
-            f"ingest reads {', '.join(TABLE_SUFFIXES)} files (local paths or s3:// URIs)"
-        )
-    if not is_remote(src):
-        path = Path(src)
-        if not path.exists():
-            raise DataError(f"{src}: file not found; fix ingest.source in params.yaml or add the file")
-        if path.stat().st_size == 0:
-            raise DataError(f"{src}: the file is empty (0 bytes); point ingest.source at a file with data")
-    try:
-        if suffix == ".parquet":
-            df = pd.read_parquet(src, **options)
-        else:
-            df = pd.read_csv(src, **options)
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{src}: the file has no header and no rows; point ingest.source at a file with data") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError, TypeError) as exc:
-        raise DataError(
-            f"{src}: cannot be read as {suffix[1:].upper()} ({type(exc).__name__}: {exc}); "
-            "check the file and ingest.read_options (sep, encoding, na_values)"
-        ) from exc
-    if suffix == ".csv" and df.shape[1] == 1:
-        _explain_single_column(src, df, options)
-    return df
-
-
-def _explain_single_column(src: str, df: pd.DataFrame, options: Mapping[str, Any]) -> None:
-    """A CSV that parses into one column almost always has another separator: say which."""
-    header = str(df.columns[0])
-    try:
-        guessed = csv.Sniffer().sniff(header, delimiters=",;\t|").delimiter
-    except csv.Error:
-        return
-    configured = options.get("sep", options.get("delimiter", ","))
-    if guessed != configured:
-        raise DataError(
-            f"{src}: parsed into a single column {header[:60]!r} with separator {configured!r}, "
-            f"but the header looks separated by {guessed!r}; set ingest.read_options.sep: {guessed!r} "
-            "in params.yaml"
-        )
-
-
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
@@ -162,11 +103,3 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
-
-
-def read_parquet(path: str | Path, what: str = "input") -> pd.DataFrame:
-    """Read a Parquet file written by an earlier stage, naming it if it is missing."""
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: {what} not found; run `dvc repro` to build it")
-    return pd.read_parquet(p)

@@ -28,7 +28,7 @@ from lifecycle.io import sha256_file, write_json, write_table
 from lifecycle.modeling.estimators import build_model
 from lifecycle.modeling.features import build_preprocessor
 from lifecycle.onnx.runtime import OnnxPredictor, load_predictor
-from lifecycle.quality import parse_contract
+from lifecycle.quality.contract import parse_contract
 from lifecycle.schema import Schema, coerce_frame, infer_schema, read_schema
 from lifecycle.stages.export import run
 

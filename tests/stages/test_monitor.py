@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from tests.conftest import small_params
 
+from lifecycle.batch import predict_chunk, validate_chunk
 from lifecycle.config import Params
 from lifecycle.data import telemetry as tel
 from lifecycle.data.ingest import prepare
@@ -23,7 +24,6 @@ from lifecycle.io import read_json, write_json, write_table
 from lifecycle.modeling.pipeline import fit
 from lifecycle.schema import Schema
 from lifecycle.stages import monitor as stage
-from lifecycle.stages.score import predict_chunk, validate_chunk
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_METRICS = {"accuracy": 0.89, "f1_macro": 0.85, "log_loss": 0.3}

@@ -320,15 +320,3 @@ def test_failed_gate_under_dvc_stops_downstream_and_keeps_the_last_good_data(rep
     assert "Running stage 'split'" not in out
     assert (repo / "data/interim/validated.parquet").read_bytes() == good  # persist: DVC did not delete it
     assert json.loads((repo / "metrics/validate.json").read_text())["success"] is False
-
-
-def test_check_frame_is_the_gate_in_memory(good) -> None:
-    from lifecycle.errors import GateError
-    from lifecycle.schema import read_schema
-
-    df, ws = good
-    params, schema = load_params(ws / "params.yaml"), read_schema(ws / "schema.json")
-    clean = validate.check_frame(df, schema, params, contracts_dir=str(ws / "contracts"))
-    assert len(clean) == ROWS
-    with pytest.raises(GateError, match=r"class 'overheating' has 0 row"):
-        validate.check_frame(df[df["fault"] != "overheating"], schema, params, contracts_dir=str(ws / "contracts"))

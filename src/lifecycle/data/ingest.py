@@ -9,8 +9,8 @@ import pandas as pd
 
 from lifecycle.config import Ingest
 from lifecycle.data import telemetry
+from lifecycle.data.readers import read_table
 from lifecycle.errors import DataError
-from lifecycle.io import read_table
 from lifecycle.schema import Schema, coerce_frame, infer_schema, normalize_columns
 
 log = logging.getLogger(__name__)

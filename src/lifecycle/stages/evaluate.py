@@ -18,7 +18,7 @@ from typing import Any
 from lifecycle import cli
 from lifecycle.artifact import load_model
 from lifecycle.config import load_params
-from lifecycle.io import read_parquet
+from lifecycle.data.readers import read_parquet
 from lifecycle.modeling.evaluation import Evaluation, evaluate
 from lifecycle.schema import read_schema
 

@@ -22,10 +22,11 @@ from pathlib import Path
 from lifecycle import cli
 from lifecycle.artifact import ContractSection, ModelMetadata, OnnxSection, load_model
 from lifecycle.config import Export, load_params
+from lifecycle.data.readers import read_parquet
 from lifecycle.errors import DataError
-from lifecycle.io import read_parquet, write_bytes
+from lifecycle.io import write_bytes
 from lifecycle.onnx.convert import export_pipeline
-from lifecycle.quality import Contract, contract_path, load_contract, numeric_bounds
+from lifecycle.quality.contract import Contract, contract_path, load_contract, numeric_bounds
 from lifecycle.schema import read_schema
 
 log = logging.getLogger(__name__)

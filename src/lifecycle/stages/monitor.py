@@ -31,8 +31,9 @@ import pandas as pd
 
 from lifecycle import cli
 from lifecycle.config import Monitor, load_params
+from lifecycle.data.readers import read_parquet, read_table
 from lifecycle.errors import DataError, GateError
-from lifecycle.io import TABLE_SUFFIXES, read_json, read_parquet, read_table, write_json, write_text
+from lifecycle.io import TABLE_SUFFIXES, read_json, write_json, write_text
 from lifecycle.modeling.metrics import CLASSIFICATION, REGRESSION, compute_metrics, higher_is_better
 from lifecycle.monitoring import drift
 from lifecycle.notify import notify

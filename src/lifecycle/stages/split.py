@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 from lifecycle import cli
 from lifecycle.config import load_params
+from lifecycle.data.readers import read_parquet
 from lifecycle.data.split import split
-from lifecycle.io import read_parquet, write_table
+from lifecycle.io import write_table
 from lifecycle.schema import read_schema
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from lifecycle import cli
 from lifecycle.artifact import save_model
 from lifecycle.config import load_params
-from lifecycle.io import read_parquet, write_json
+from lifecycle.data.readers import read_parquet
+from lifecycle.io import write_json
 from lifecycle.modeling.pipeline import fit_with_search, model_metadata
 from lifecycle.schema import read_schema
 

@@ -8,6 +8,8 @@ see docs/data-quality.md). Rows that break a row-level rule go to ``--quarantine
 rows to ``--out``. On a table-level failure, or when more than ``validate.max_bad_row_fraction`` of the rows
 were quarantined, the stage exits 1 with every failed rule in the message and leaves ``--out`` and
 ``--quarantine`` as they were; the metrics and both reports are written either way, so the failure can be read.
+The pandas phase and the Parquet writes (to temporary files) run while Great Expectations is still being
+imported (lifecycle.quality.gx_import); the files are renamed into place only after the gate passed.
 """
 
 from __future__ import annotations
@@ -16,45 +18,18 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-import pandas as pd
-
 from lifecycle import cli
-from lifecycle.config import Params, load_params
-from lifecycle.errors import DataError
+from lifecycle.config import load_params
+from lifecycle.data.readers import read_parquet
 from lifecycle.io import atomic_path, write_json
-from lifecycle.quality import (
-    contract_path,
-    judge,
-    load_contract,
-    prefetch_gx,
-    split_rows,
-    validate_frame,
-    write_reports,
-)
-from lifecycle.schema import Schema, read_schema
+from lifecycle.quality.contract import contract_path, load_contract
+from lifecycle.quality.gx import judge
+from lifecycle.quality.gx_import import prefetch_gx
+from lifecycle.quality.report import write_reports
+from lifecycle.quality.rules import split_rows
+from lifecycle.schema import read_schema
 
 log = logging.getLogger(__name__)
-
-
-def read_raw(path: str) -> pd.DataFrame:
-    """The raw table, with a clear error for a missing, empty or unreadable file."""
-    try:
-        return pd.read_parquet(path)
-    except FileNotFoundError as exc:
-        raise DataError(f"{path}: raw data not found; run `dvc repro ingest` first") from exc
-    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        raise DataError(
-            f"{path}: cannot be read as Parquet ({type(exc).__name__}: {exc}); the file is empty or corrupt, "
-            "rerun `dvc repro ingest`"
-        ) from exc
-
-
-def check_frame(df: pd.DataFrame, schema: Schema, params: Params, contracts_dir: str | None = None) -> pd.DataFrame:
-    """The gate in memory, no files: the clean rows of ``df``, or a GateError (bench/pipeline.py's baseline)."""
-    contract = load_contract(contract_path(contracts_dir or params.paths.contracts, params.ingest.source))
-    result = validate_frame(df, schema, contract, params.validate, source="in-memory frame")
-    result.raise_if_failed()
-    return result.clean
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -70,39 +45,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--report-md", required=True, help="readable report")
     args = parser.parse_args(argv)
 
-    importing = prefetch_gx()  # overlaps the ~2 s import with reading the data
+    importing = prefetch_gx()  # overlaps the ~2 s import with reading and checking the data
     try:
-        check(args)
+        params = load_params(args.params)
+        contract_file = contract_path(args.contracts, params.ingest.source)
+        contract = load_contract(contract_file)
+        schema = read_schema(args.schema)
+        df = read_parquet(args.data, "raw data", producer="dvc repro ingest")
+        log.info("checking %d rows x %d columns of %s against %s", len(df), df.shape[1], args.data, contract_file)
+        split = split_rows(df, contract)
+        hint = f"full result: {args.report_json}; report: {args.report_md}"
+        with atomic_path(args.out) as tmp_out, atomic_path(args.quarantine) as tmp_q:
+            for frame, tmp in ((split.clean, tmp_out), (split.quarantined, tmp_q)):
+                frame.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")  # as io.write_table
+            result = judge(split, schema, contract, params.validate, source=args.data)
+            write_json(args.metrics, result.metrics)
+            write_reports(result, args.report_json, args.report_md, args.quarantine)
+            result.raise_if_failed(hint)  # raising here deletes both temporary files: the last good outputs stay
     finally:
         importing.join()  # never exit while the import thread runs (it may still write warnings)
-
-
-def check(args: argparse.Namespace) -> None:
-    """Load the contract and the data, run the gate, write metrics and reports, then (if it passed) the data.
-
-    The pandas phase and the Parquet writes (to temporary files) run while Great Expectations is still being
-    imported; the files are renamed into place only after the gate passed, else deleted.
-    """
-    params = load_params(args.params)
-    contract_file = contract_path(args.contracts, params.ingest.source)
-    contract = load_contract(contract_file)
-    schema = read_schema(args.schema)
-    df = read_raw(args.data)
-    log.info("checking %d rows x %d columns of %s against %s", len(df), df.shape[1], args.data, contract_file)
-
-    split = split_rows(df, contract)
-    hint = f"full result: {args.report_json}; report: {args.report_md}"
-    with atomic_path(args.out) as tmp_out, atomic_path(args.quarantine) as tmp_q:
-        for frame, tmp in ((split.clean, tmp_out), (split.quarantined, tmp_q)):
-            frame.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")  # as lifecycle.io.write_table
-        result = judge(split, schema, contract, params.validate, source=args.data)
-        write_json(args.metrics, result.metrics)
-        write_reports(result, args.report_json, args.report_md, args.quarantine)
-        result.raise_if_failed(hint)  # raising here deletes both temporary files: the last good outputs stay
     log.info("%s", result.summary(hint))
     log.info("wrote %d clean rows -> %s, %d quarantined -> %s", len(result.clean), args.out,
              len(result.quarantined), args.quarantine)  # fmt: skip
 
 
 if __name__ == "__main__":
-    cli.run(main, skip_teardown=True)  # every output is renamed into place before main returns
+    cli.run(main)
