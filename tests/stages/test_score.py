@@ -352,7 +352,7 @@ def test_score_prod_without_a_prod_model_says_what_to_do(tmp_path) -> None:
 
 
 def test_rejected_batch_sends_a_webhook_message(trained, tmp_path) -> None:
-    from tests.stages.test_monitor_notify import Webhook
+    from tests.test_notify import Webhook
 
     d = trained["dir"]
     raw = batch(400).astype({"charge_cycles": object})

@@ -42,5 +42,8 @@ def score(
     return {k: round(float(v), 6) for k, v in out.items()}
 
 
+compute_metrics = score  # TEMPORARY (r12-monitoring): the modeling helper renames score -> compute_metrics
+
+
 def higher_is_better(name: str) -> bool:
     return name not in LOSSES
