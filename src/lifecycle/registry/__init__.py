@@ -49,7 +49,7 @@ class RegistryError(LifecycleError):
 
 @dataclasses.dataclass(frozen=True)
 class ModelFiles:
-    """A materialized model: the fitted pipeline and its card."""
+    """A materialized model: the fitted pipeline, its metadata (model.json) and its usable ONNX copy."""
 
     model: Path
     meta: Path
