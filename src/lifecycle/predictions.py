@@ -89,29 +89,54 @@ def arrow_schema(schema: Schema, classes: Sequence[Any], kind: Kind = "scored") 
     return pa.schema(fields)
 
 
-def read_records(path: str | Path, *, served_only: bool = True) -> pd.DataFrame:
+def read_records(path: str | Path, *, served_only: bool = True, what: str = "prediction records") -> pd.DataFrame:
     """Prediction records from a Parquet file or a directory of them (the server's log: files in name order;
     hidden files, still being written, are skipped). ``served_only`` drops the log's shadow predictions (rows a
     challenger predicted but did not answer). An empty directory gives an empty frame.
 
-    Raises :class:`DataError` naming a file that is missing or not Parquet.
+    A log written by another server may also be CSV or JSON Lines (``.csv``, ``.jsonl``, ``.ndjson``, ``.json``:
+    one object per line, whose inputs may be nested under ``features``, ``inputs`` or ``instance``; they are
+    flattened next to ``prediction``). Such files are read as they are, not cast to :func:`arrow_schema`.
+
+    Raises :class:`DataError` naming ``what`` and the path when it does not exist, or a file that cannot be read.
     """
     p = Path(path)
     if p.is_file():
         files = [p]
     elif p.is_dir():
-        files = sorted(f for f in p.rglob("*.parquet") if f.is_file() and not f.name.startswith((".", "_")))
+        files = sorted(
+            f
+            for f in p.rglob("*")
+            if f.is_file() and not f.name.startswith((".", "_")) and f.suffix.lower() in (".parquet", *_TEXT_LOGS)
+        )
     else:
-        raise DataError(f"{p}: no prediction records there (a Parquet file or a directory of them)")
-    frames = []
-    for f in files:
-        try:
-            frames.append(pd.read_parquet(f))
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{f}: cannot be read as Parquet ({type(exc).__name__}: {exc})") from exc
+        raise DataError(f"{p}: {what} not found; expected a Parquet file or a directory of prediction records")
+    frames = [_read_file(f) for f in files]
     if not frames:
         return pd.DataFrame()
     out = pd.concat(frames, ignore_index=True)
     if served_only and "served" in out.columns:
         out = out[out["served"].astype(bool)].reset_index(drop=True)
     return out
+
+
+_TEXT_LOGS = (".csv", ".jsonl", ".ndjson", ".json")
+_NESTED = ("features", "inputs", "instance")  # where a JSON-Lines log may nest a row's inputs
+
+
+def _read_file(f: Path) -> pd.DataFrame:
+    suffix = f.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(f)
+        if suffix in _TEXT_LOGS:
+            records = pd.read_json(f, lines=True)
+            for nested in _NESTED:
+                if nested in records.columns:
+                    flat = pd.json_normalize(records[nested].tolist())
+                    records = pd.concat([records.drop(columns=[nested]), flat], axis=1)
+            return records
+        return pd.read_parquet(f)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid and pandas' parser errors are ValueErrors
+        kind = "CSV" if suffix == ".csv" else "JSON Lines" if suffix in _TEXT_LOGS else "Parquet"
+        raise DataError(f"{f}: cannot be read as {kind} ({type(exc).__name__}: {exc})") from exc

@@ -14,7 +14,8 @@ import pytest
 import yaml
 from tests.conftest import ROOT, git_commit, run, set_params
 
-from lifecycle.reporting.pr_report import flatten, metric_rows, read_gates
+from lifecycle.config import load_params
+from lifecycle.reporting.pr_report import promotion_gates
 
 DVC_YAML = """
 params:
@@ -30,13 +31,20 @@ plots:
 """
 
 
+def params_with(**sections: dict) -> dict:
+    """The repository's params.yaml (the report loads it whole, like every stage) with ``sections`` updated."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    for name, changes in sections.items():
+        params[name].update(changes)
+    return params
+
+
 def write(repo: Path, accuracy: float, log_loss: float, alpha: int) -> None:
     files = {
-        "params.yaml": {
-            "paths": {"metrics": "metrics"},
-            "train": {"alpha": alpha, "model": "ridge"},
-            "promote": {"min": {"accuracy": 0.8}, "max": {"log_loss": 0.5}},
-        },
+        "params.yaml": params_with(
+            train={"ridge": {"alpha": alpha}, "model": "ridge"},
+            promote={"min": {"accuracy": 0.8}, "max": {"log_loss": 0.5}},
+        ),
         "metrics/evaluate/metrics.json": {"accuracy": accuracy, "log_loss": log_loss},
         "metrics/validate.json": {"success": True, "rows_checked": 4000, "rows_quarantined": 12},
         "metrics/evaluate/plots/custom/roc.json": [
@@ -89,7 +97,7 @@ def test_report_prints_deltas_gates_params_and_plots(tiny_repo: Path) -> None:
     assert "| metrics/evaluate/metrics.json | accuracy | 0.8 | 0.85 | +0.05 ▲ | >= 0.8: ✅ pass |" in text
     assert "| metrics/evaluate/metrics.json | log_loss | 0.4 | 0.6 | +0.2 ▼ | <= 0.5: ❌ fail |" in text
     assert "**1 promotion gate(s) fail:** `log_loss`" in text
-    assert "| params.yaml | train.alpha | 1 | 2 |" in text
+    assert "| params.yaml | train.ridge.alpha | 1 | 2 |" in text
     assert "train.model" not in text  # unchanged params are not listed
     assert "| rows_quarantined | 12 |" in text  # validation summary
     assert "No promotion decision (models/promotion.json not found" in text
@@ -116,7 +124,7 @@ def test_report_shows_the_promotion_decision(tiny_repo: Path) -> None:
 
 
 def test_no_gates_show_a_dash(tiny_repo: Path) -> None:
-    set_params(tiny_repo, {"promote": None})
+    (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params_with(promote={"min": {}, "max": {}})))
     text = report(tiny_repo, "--no-plots")
     assert "| metrics/evaluate/metrics.json | accuracy | 0.8 | 0.85 | +0.05 ▲ | - |" in text
     assert "gate(s) fail" not in text
@@ -132,22 +140,12 @@ def test_unknown_base_is_a_clear_error(tiny_repo: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
-def test_gate_helpers(tmp_path: Path) -> None:
-    params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"promote": {"min": {"accuracy": 0.9}, "max": {"rmse": 2}, "strict": True}}))
-    assert read_gates(params) == {"accuracy": (">=", 0.9), "rmse": ("<=", 2.0)}
-    params.write_text(yaml.safe_dump({"train": {}}))
-    assert read_gates(params) == {}
-    assert read_gates(tmp_path / "missing.yaml") == {}
-    rows = metric_rows({"m.json": {"accuracy": {"old": 0.95, "new": 0.85}, "rmse": {"new": 1.0}}}, read_gates(params))
-    assert [(r.name, r.passed, r.delta) for r in rows] == [
-        ("accuracy", None, pytest.approx(-0.1)),
-        ("rmse", None, None),
-    ]
-    gates = {"accuracy": (">=", 0.9)}
-    rows = metric_rows({"m.json": {"accuracy": {"new": 0.95}, "feedback.test.accuracy": {"new": 0.5}}}, gates)
-    assert {r.name: r.passed for r in rows} == {"accuracy": True, "feedback.test.accuracy": None}
-    assert flatten({"a": {"b": 1, "c": {}}, "d": [1]}) == {"a.b": 1, "a.c": {}, "d": [1]}
+def test_params_the_config_rejects_stop_the_report(tiny_repo: Path) -> None:
+    set_params(tiny_repo, {"promote": {"strictt": True}})
+    proc = run([sys.executable, "-m", "lifecycle.reporting.pr_report", "--base", "HEAD~1"], tiny_repo, check=False)
+    assert proc.returncode == 1
+    assert "params.yaml: promote.strictt: unknown key; did you mean 'promote.strict'?" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 # ------------------------------------------------------------------------------------- the real pipeline
@@ -171,7 +169,7 @@ def test_report_on_the_pipeline(changed_repo: Path) -> None:
     assert "| params.yaml | train.hist_gradient_boosting.max_iter | 30 | 10 |" in text
     base = json.loads(run(["git", "show", "HEAD~1:metrics/evaluate/metrics.json"], changed_repo).stdout)
     new = json.loads((changed_repo / "metrics/evaluate/metrics.json").read_text())
-    gates = read_gates(changed_repo / "params.yaml")
+    gates = promotion_gates(load_params(changed_repo / "params.yaml").promote)
     line = next(ln for ln in text.splitlines() if ln.startswith("| metrics/evaluate/metrics.json | accuracy |"))
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert float(cells[2]) == pytest.approx(base["accuracy"], abs=1e-4)

@@ -76,7 +76,7 @@ def test_model_that_does_not_match_its_metadata_is_refused(trained, tmp_path) ->
 
 
 def test_rejected_batch_sends_a_webhook_message(trained, tmp_path) -> None:
-    from tests.stages.test_monitor_notify import Webhook
+    from tests.test_notify import Webhook
 
     raw = batch(400).astype({"charge_cycles": object})
     raw.loc[:99, "charge_cycles"] = "ERR"

@@ -58,9 +58,12 @@ class FeatureDrift:
 
     @property
     def missing_delta(self) -> float:
+        """Missing-value rate of the batch minus the reference's (in [-1, 1])."""
         return self.missing_current - self.missing_reference
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready statistics (rounded to 6 digits, NaN -> null), named by the test: ``ks``/``ks_p_value``
+        (numeric) or ``js``/``chi2_p_value`` (categorical)."""
         test = "ks" if self.kind == "numeric" else "js"
         p_name = "ks_p_value" if self.kind == "numeric" else "chi2_p_value"
         return {
@@ -99,7 +102,11 @@ def bin_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def psi_from_shares(expected: np.ndarray, actual: np.ndarray) -> float:
-    """Population stability index: sum((a - e) * ln(a / e)), shares floored at ``EPS``."""
+    """Population stability index: sum((a - e) * ln(a / e)) over the bins, shares floored at ``EPS``.
+
+    The credit-scoring formula (Siddiqi, *Credit Risk Scorecards*, 2006; Yurdakul, *Statistical properties of the
+    population stability index*, 2018): < 0.1 stable, 0.1-0.2 moderate, > 0.2 a significant shift.
+    """
     e = np.clip(np.asarray(expected, dtype=float), EPS, None)
     a = np.clip(np.asarray(actual, dtype=float), EPS, None)
     return float(np.sum((a - e) * np.log(a / e)))
@@ -115,7 +122,9 @@ def psi_numeric(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> f
 
 
 def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
-    """Two-sample Kolmogorov-Smirnov statistic and p-value on the non-missing values."""
+    """Two-sample Kolmogorov-Smirnov statistic (the largest distance between the two empirical CDFs, in [0, 1])
+    and its asymptotic p-value (``scipy.stats.ks_2samp``, ``method="asymp"``) on the non-missing values; NaN for
+    an empty side."""
     ref, cur = np.asarray(reference, dtype=float), np.asarray(current, dtype=float)
     ref, cur = ref[~np.isnan(ref)], cur[~np.isnan(cur)]
     if ref.size == 0 or cur.size == 0:
@@ -141,7 +150,8 @@ def psi_categorical(reference: pd.Series, current: pd.Series) -> float:
 
 
 def jensen_shannon(reference: pd.Series, current: pd.Series) -> float:
-    """Jensen-Shannon distance (base 2: 0 = same distribution, 1 = disjoint) of the category shares."""
+    """Jensen-Shannon distance (base 2: 0 = same distribution, 1 = disjoint) of the category shares: the square
+    root of the JS divergence (``scipy.spatial.distance.jensenshannon``); NaN for an empty side."""
     _, ref, cur = category_counts(reference, current)
     if ref.sum() == 0 or cur.sum() == 0:
         return math.nan
@@ -149,7 +159,8 @@ def jensen_shannon(reference: pd.Series, current: pd.Series) -> float:
 
 
 def chi_square(reference: pd.Series, current: pd.Series) -> tuple[float, float]:
-    """Chi-square test of homogeneity of the category counts (reference vs batch)."""
+    """Chi-square test of homogeneity of the category counts (reference vs batch; ``scipy.stats.chi2_contingency``
+    without continuity correction): ``(statistic, p-value)``, ``(0.0, 1.0)`` with fewer than two categories."""
     _, ref, cur = category_counts(reference, current)
     table = np.vstack([ref, cur])
     table = table[:, table.sum(axis=0) > 0]
@@ -160,11 +171,15 @@ def chi_square(reference: pd.Series, current: pd.Series) -> tuple[float, float]:
 
 
 def missing_rate(values: pd.Series) -> float:
+    """Share of missing values (in [0, 1]); NaN for no values."""
     return float(values.isna().mean()) if len(values) else math.nan
 
 
 # --------------------------------------------------------------------------------------------- per feature
 def numeric_drift(name: str, reference: pd.Series, current: pd.Series, cfg: Thresholds) -> FeatureDrift:
+    """Drift of a numeric column: drifted when PSI >= ``cfg.psi_threshold``, or KS >= ``cfg.ks_threshold`` with
+    p < ``cfg.p_value``; a missing-rate change alone (|delta| >= ``cfg.max_missing_delta``) is reported but does
+    not count as drift. Values that are not numbers count as missing."""
     ref = pd.to_numeric(reference, errors="coerce").to_numpy(dtype=float)
     cur = pd.to_numeric(current, errors="coerce").to_numpy(dtype=float)
     psi = psi_numeric(ref, cur, cfg.psi_bins)
@@ -178,6 +193,8 @@ def numeric_drift(name: str, reference: pd.Series, current: pd.Series, cfg: Thre
 
 
 def categorical_drift(name: str, reference: pd.Series, current: pd.Series, cfg: Thresholds) -> FeatureDrift:
+    """Drift of a categorical column: drifted when PSI >= ``cfg.psi_threshold``, or the JS distance >=
+    ``cfg.js_threshold`` with chi-square p < ``cfg.p_value``; missing rates as :func:`numeric_drift`."""
     psi = psi_categorical(reference, current)
     js = jensen_shannon(reference, current)
     _, p = chi_square(reference, current)

@@ -129,7 +129,13 @@ def render(
     validation_report: Mapping[str, Any] | None = None,
     validation_link: str | None = None,
 ) -> str:
-    """The model card as Markdown."""
+    """The model card as Markdown.
+
+    ``meta``: model.json's content (``ModelMetadata.to_dict()``); ``metrics``: the test metrics; ``validation``:
+    validate's metrics (and ``validation_report``, its full report, linked as ``validation_link``); ``decision``:
+    :func:`lifecycle.promotion.decide`'s record; ``ingest``: the ingest params; ``inputs``: path -> sha256 of the
+    card's inputs; ``images``: links to the evaluate plots, relative to the card. Deterministic for the same inputs.
+    """
     model = meta.get("model") or {}
     data = meta.get("data") or {}
     schema = meta.get("schema") or {}

@@ -4,8 +4,9 @@
 
 Sections: a metrics table (base, PR, change, and whether each promotion gate of ``promote.min``/``promote.max`` in
 params.yaml passes; "-" when there is no such gate), the params that changed, the validation summary
-(``<paths.metrics>/validate.json``), the promotion decision (``paths.promotion``, default ``models/promotion.json``,
-when a promote stage wrote one) and every plot of dvc.yaml drawn as a PNG beside the report, base and PR overlaid.
+(``<paths.metrics>/validate.json``), the promotion decision (``paths.promotion``, when a promote stage wrote one) and
+every plot of dvc.yaml drawn as a PNG beside the report, base and PR overlaid. The workspace's params.yaml is read
+with :func:`lifecycle.config.load_params` (a params file it rejects stops the report with that error).
 All numbers come from DVC (``Repo.metrics.diff``, ``Repo.params.diff``, ``Repo.plots.diff``): the same as
 ``dvc metrics diff`` and ``dvc plots diff`` print, read from git and the DVC cache, not re-parsed by hand. In CI,
 ``cml comment update`` posts the file (see .github/workflows/pr-report.yml).
@@ -25,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lifecycle import cli
+from lifecycle.config import Promote, load_params
 from lifecycle.errors import LifecycleError
 from lifecycle.io import atomic_path, read_json
 from lifecycle.modeling.metrics import higher_is_better
@@ -35,7 +35,6 @@ from lifecycle.modeling.metrics import higher_is_better
 log = logging.getLogger(__name__)
 WORKSPACE = "workspace"
 PR_LABEL = "PR"
-PROMOTION = "models/promotion.json"
 MAX_ROWS = 40  # of the validation and promotion tables: the report is a PR comment, not a dump
 IMAGE_PREFIX = "plot_"  # PNG files the report owns in its directory (rewritten on each run)
 
@@ -63,22 +62,12 @@ class MetricRow:
 
 
 # --------------------------------------------------------------------------------------------- gathering
-def read_gates(params_path: Path) -> dict[str, tuple[str, float]]:
-    """``promote.min`` / ``promote.max`` of params.yaml -> metric -> (">=" | "<=", threshold); {} without them."""
-    try:
-        raw = yaml.safe_load(params_path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        log.warning("no gates: cannot read %s (%s)", params_path, exc)
-        return {}
-    promote = raw.get("promote") if isinstance(raw, Mapping) else None
-    if not isinstance(promote, Mapping):
-        return {}
-    gates: dict[str, tuple[str, float]] = {}
-    for key, op in (("min", ">="), ("max", "<=")):
-        thresholds = promote.get(key)
-        if isinstance(thresholds, Mapping):
-            gates.update({str(m): (op, float(v)) for m, v in thresholds.items() if _number(v)})
-    return gates
+def promotion_gates(promote: Promote) -> dict[str, tuple[str, float]]:
+    """``promote.min`` / ``promote.max`` -> metric -> (">=" | "<=", threshold); {} without thresholds."""
+    out: dict[str, tuple[str, float]] = {}
+    for thresholds, op in ((promote.min, ">="), (promote.max, "<=")):
+        out.update({str(m): (op, float(v)) for m, v in thresholds.items() if _number(v)})
+    return out
 
 
 def metric_rows(diff: Mapping[str, Mapping[str, Mapping[str, Any]]], gates: Mapping[str, tuple]) -> list[MetricRow]:
@@ -302,8 +291,10 @@ def render_markdown(
     promotion: Mapping[str, Any] | None,
     plots: Sequence[Figure],
     errors: Sequence[str] = (),
+    promotion_file: str = "models/promotion.json",
 ) -> str:
-    """The report's Markdown (deterministic for the same inputs)."""
+    """The report's Markdown (deterministic for the same inputs); ``promotion_file`` is named when there is no
+    ``promotion`` decision."""
     lines = [f"# Pipeline report: this PR vs `{base}`", ""]
     failed = [r for r in rows if r.passed is False]
     if failed:
@@ -338,7 +329,9 @@ def render_markdown(
         decision = next((promotion[k] for k in ("decision", "promoted", "promote") if k in promotion), None)
         if decision is not None:
             lines += [f"**Decision:** {_fmt(decision)}", ""]
-    lines += _key_values(promotion, f"No promotion decision ({PROMOTION} not found: the promote stage has not run).")
+    lines += _key_values(
+        promotion, f"No promotion decision ({promotion_file} not found: the promote stage has not run)."
+    )
     lines += ["", "## Plots", ""]
     for figure in plots:
         lines += [f"### {figure.title}", ""]
@@ -392,10 +385,15 @@ def _informative(value: Any) -> bool:
 
 # --------------------------------------------------------------------------------------------- command
 def build_report(root: Path, base: str, out: Path, params_file: str = "params.yaml", plots: bool = True) -> str:
-    """Write the report to ``out`` (PNG plots beside it) for the workspace of ``root`` against ``base``."""
+    """Write the report to ``out`` (PNG plots beside it) for the workspace of ``root`` against ``base``; return it.
+
+    Raises :class:`lifecycle.errors.ParamsError` when ``root/params_file`` does not load, and
+    :class:`LifecycleError` when ``base`` is not a git revision.
+    """
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
+    params = load_params(root / params_file)
     errors: list[str] = []
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in out.parent.glob(f"{IMAGE_PREFIX}*.png"):
@@ -408,8 +406,8 @@ def build_report(root: Path, base: str, out: Path, params_file: str = "params.ya
                 f"--base {base!r}: not a git revision of {root} ({exc}); fetch it (checkout with fetch-depth: 0)"
             ) from exc
         metrics = repo.metrics.diff(a_rev=base, b_rev=WORKSPACE, all=True)
-        params = repo.params.diff(a_rev=base, b_rev=WORKSPACE)
-        for result, what in ((metrics, "metrics"), (params, "params")):
+        params_diff = repo.params.diff(a_rev=base, b_rev=WORKSPACE)
+        for result, what in ((metrics, "metrics"), (params_diff, "params")):
             for rev, problem in (result.get("errors") or {}).items():
                 errors.append(f"{what} of {rev}: {problem}")
         images: list[Figure] = []
@@ -418,31 +416,20 @@ def build_report(root: Path, base: str, out: Path, params_file: str = "params.ya
                 images = render_plots(repo, base, out.parent)
             except DvcException as exc:
                 errors.append(f"plots: {exc}")
-    params_path = root / params_file
-    paths = _paths(params_path)
     text = render_markdown(
         base,
-        metric_rows(metrics.get("diff", {}), read_gates(params_path)),
-        params.get("diff", {}),
-        read_optional_json(root / str(paths.get("metrics", "metrics")) / "validate.json"),
-        read_optional_json(root / str(paths.get("promotion", PROMOTION))),
+        metric_rows(metrics.get("diff", {}), promotion_gates(params.promote)),
+        params_diff.get("diff", {}),
+        read_optional_json(root / params.paths.metrics / "validate.json"),
+        read_optional_json(root / params.paths.promotion),
         images,
         errors,
+        promotion_file=params.paths.promotion,
     )
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
     log.info("wrote %s with %d metrics and %d plots against %s", out, len(metrics.get("diff", {})), len(images), base)
     return text
-
-
-def _paths(params_path: Path) -> dict[str, Any]:
-    """``paths`` of params.yaml (read as plain YAML: the report must work while sections are being added)."""
-    try:
-        raw = yaml.safe_load(params_path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
-        return {}
-    paths = raw.get("paths") if isinstance(raw, Mapping) else None
-    return dict(paths) if isinstance(paths, Mapping) else {}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,52 +1,45 @@
 """The model registry: GTO git tags over the ``model`` artifact declared in dvc.yaml's ``artifacts:`` section.
 
-    python -m lifecycle.registry release [--push]        # `make release`: register + assign prod on a promote
-    python -m lifecycle.registry show [--stage prod]     # which version is in the stage, its tag and commit
-    python -m lifecycle.registry pull --out DIR          # that version's model.joblib + model.json into DIR
-    python -m lifecycle.registry reset-champion          # forget the champion (e.g. after changing the task)
-
 A version is an annotated tag ``model@vX.Y.Z`` on the commit whose dvc.lock describes the model; a stage is a tag
 ``model#prod#N``. The files of a version come from DVC (the local cache, else the ``storage`` remote) at that
 commit, so any clone can materialize the exact bytes. The registry is read outside the DAG only (server start-up,
-the batch scorer, `make release`); the promote stage sees the champion through models/champion.json.
+production scoring, `make release`); the promote stage sees the champion through models/champion.json.
 
-For code (the server and the batch scorer)::
+For code (the server and production scoring), :func:`fetch` is the one entry point::
 
-    prod = resolve_prod()                 # ModelVersion(artifact, version, stage, tag, commit, ...)
-    files = prod.materialize("/srv/model")  # ModelFiles(model=/srv/model/model.joblib, meta=.../model.json)
+    version, files = fetch("prod", repo=".", dest="/srv/model")
+    # ModelVersion(artifact, version, tag, commit, repo, stage, stage_tag)
+    # ModelFiles(model=/srv/model/model.joblib, meta=/srv/model/model.json, onnx=/srv/model/model.onnx | None)
+
+The command line (``python -m lifecycle.registry release|show|pull|reset-champion``) is in ``__main__.py``.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from lifecycle import cli
-from lifecycle.errors import LifecycleError
+from lifecycle.artifact import ModelIntegrityError, ModelMetadata, verify
+from lifecycle.config import load_params, parse_params
+from lifecycle.errors import LifecycleError, ParamsError
 from lifecycle.io import atomic_path, read_json, sha256_file, write_json
 
 log = logging.getLogger(__name__)
 ARTIFACT = "model"
 PROD = "prod"
 FIRST_VERSION = "v1.0.0"
-DEFAULT_PATHS = {
-    "model": "models/model.joblib",
-    "model_meta": "models/model.json",
-    "onnx": "models/model.onnx",
-    "champion": "models/champion.json",
-    "promotion": "models/promotion.json",
-    "metrics": "metrics",
-}
+# Today's paths of a version's files: used only for a version committed with a params.yaml that today's
+# lifecycle.config does not parse (older params lacking keys), for the keys its `paths` section lacks.
+FALLBACK_PATHS = {"model": "models/model.joblib", "model_meta": "models/model.json", "onnx": "models/model.onnx"}
 EMPTY_CHAMPION = {"artifact": ARTIFACT, "metrics": {}, "model_sha256": None, "task": None, "version": None}
 
 
@@ -56,7 +49,7 @@ class RegistryError(LifecycleError):
 
 @dataclasses.dataclass(frozen=True)
 class ModelFiles:
-    """A materialized model: the fitted pipeline and its card."""
+    """A materialized model: the fitted pipeline, its metadata (model.json) and its usable ONNX copy."""
 
     model: Path
     meta: Path
@@ -98,13 +91,26 @@ def _gto() -> Any:
 
 
 def paths_at(repo: str | Path, rev: str) -> dict[str, str]:
-    """``paths.*`` of params.yaml as committed at ``rev`` (defaults for keys that version did not have)."""
-    out = dict(DEFAULT_PATHS)
+    """``paths.model``, ``paths.model_meta`` and ``paths.onnx`` of params.yaml as committed at ``rev``, parsed by
+    :func:`lifecycle.config.parse_params`.
+
+    A version committed with older params (a key or section today's config requires is missing, or one it no
+    longer knows) does not parse: then its own ``paths`` values are used and :data:`FALLBACK_PATHS` (today's
+    defaults) only for the keys it lacks; likewise when the commit has no params.yaml at all.
+    """
     proc = subprocess.run(["git", "show", f"{rev}:params.yaml"], cwd=repo, capture_output=True, text=True, check=False)
+    raw: Any = {}
     if proc.returncode == 0:
-        raw = yaml.safe_load(proc.stdout) or {}
-        out.update({k: str(v) for k, v in (raw.get("paths") or {}).items() if k in out})
-    return out
+        source = f"{rev[:12]}:params.yaml"
+        try:
+            raw = yaml.safe_load(proc.stdout) or {}
+            paths = parse_params(raw, source=source).paths
+            return {key: str(getattr(paths, key)) for key in FALLBACK_PATHS}
+        except (yaml.YAMLError, ParamsError) as exc:
+            log.info("%s: older params (%s); its own paths, today's defaults for the missing ones", source, exc)
+    section = raw.get("paths") if isinstance(raw, dict) else None
+    own = {k: str(v) for k, v in section.items() if k in FALLBACK_PATHS} if isinstance(section, dict) else {}
+    return FALLBACK_PATHS | own
 
 
 # --------------------------------------------------------------------------------------------- resolving
@@ -164,36 +170,38 @@ def materialize(version: ModelVersion, dest: str | Path, force: bool = False) ->
     """``version``'s model.joblib and model.json (and its usable model.onnx), byte for byte, into ``dest``;
     verified by sha256.
 
-    The bytes come from DVC at the version's commit (local cache, else the default remote). Existing files in
-    ``dest`` whose sha256 already matches are kept unless ``force``.
+    The bytes come from DVC at the version's commit (local cache, else the default remote); where they live in
+    that commit comes from its params.yaml (:func:`paths_at`). Existing files in ``dest`` whose sha256 already
+    matches are kept unless ``force``. The model is checked with :func:`lifecycle.artifact.verify` against the
+    version's model.json, and never unpickled here.
+
+    Raises :class:`RegistryError` when the bytes cannot be read or are not the registered ones, and
+    :class:`lifecycle.artifact.ModelIntegrityError` when the version's model.json is not a model record.
     """
     out = Path(dest)
     paths = paths_at(version.repo, version.commit)
     model_path, meta_path = out / Path(paths["model"]).name, out / Path(paths["model_meta"]).name
     if force or not meta_path.exists():
         _copy_from_dvc(version.repo, paths["model_meta"], version.commit, meta_path)
-    meta = read_json(meta_path)
-    expected = (meta.get("model") or {}).get("sha256")
-    if force or not model_path.exists() or sha256_file(model_path) != expected:
+    record = ModelMetadata.read(meta_path)
+    if force or not model_path.exists() or sha256_file(model_path) != record.model.sha256:
         _copy_from_dvc(version.repo, paths["model"], version.commit, model_path)
-    actual = sha256_file(model_path)
-    if actual != expected:
-        raise RegistryError(
-            f"{model_path}: sha256 {actual[:12]}... differs from model.sha256 {str(expected)[:12]}... in "
-            f"{meta_path.name} of {version.tag}; the remote holds other bytes than the ones registered"
-        )
-    onnx_path = _materialize_onnx(version, meta, paths["onnx"], out, force)
+    try:
+        verify(model_path, record, f"{meta_path.name} of {version.tag}")
+    except ModelIntegrityError as exc:
+        raise RegistryError(f"{exc} (the remote holds other bytes than the ones registered)") from exc
+    onnx_path = _materialize_onnx(version, record, paths["onnx"], out, force)
     log.info("materialized %s (%s, commit %s) into %s", version.tag, version.stage or "-", version.commit[:12], out)
     return ModelFiles(model=model_path, meta=meta_path, onnx=onnx_path)
 
 
-def _materialize_onnx(version: ModelVersion, meta: Mapping[str, Any], path: str, out: Path, force: bool) -> Path | None:
+def _materialize_onnx(version: ModelVersion, record: ModelMetadata, path: str, out: Path, force: bool) -> Path | None:
     """The version's model.onnx beside the joblib, verified by model.json's ``onnx.sha256``; None (with a warning)
     when the version has no usable graph or its bytes cannot be fetched: servers then use scikit-learn."""
-    section = meta.get("onnx") or {}
-    expected = section.get("sha256")
-    if not section.get("usable") or not expected:
-        log.info("%s has no usable ONNX graph (%s)", version.tag, section.get("reason") or "no onnx section")
+    section = record.onnx
+    expected = section.sha256 if section is not None else None
+    if section is None or not section.usable or not expected:
+        log.info("%s has no usable ONNX graph (%s)", version.tag, (section and section.reason) or "no onnx section")
         return None
     dest = out / Path(path).name
     try:
@@ -271,25 +279,23 @@ def release(repo: str | Path = ".", push: bool = False, check_pipeline: bool = T
     file on a release (commit it, then `dvc repro promote`: see docs/registry.md).
     """
     root = Path(repo)
-    raw = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")) or {}
-    paths = DEFAULT_PATHS | {k: str(v) for k, v in (raw.get("paths") or {}).items() if k in DEFAULT_PATHS}
-    _check_committed(root, ["dvc.yaml", "dvc.lock", "params.yaml", paths["champion"], paths["promotion"]])
+    paths = load_params(root / "params.yaml").paths
+    _check_committed(root, ["dvc.yaml", "dvc.lock", "params.yaml", paths.champion, paths.promotion])
     if check_pipeline:
         _check_pipeline_up_to_date(root)
-    decision = read_json(root / paths["promotion"])
+    decision = read_json(root / paths.promotion)
     if decision.get("decision") != "promote":
         reasons = "; ".join(decision.get("reasons") or []) or "no reason recorded"
         log.warning("not released: the promote stage rejected the candidate (%s); prod is unchanged", reasons)
         return {"action": "rejected", "reasons": decision.get("reasons") or []}
-    meta = read_json(root / paths["model_meta"])
+    sha = ModelMetadata.read(root / paths.model_meta).model.sha256
     candidate = decision.get("candidate") or {}
-    sha = (meta.get("model") or {}).get("sha256")
     if sha != candidate.get("model_sha256"):
         raise RegistryError(
-            f"{paths['model_meta']} (model.sha256 {str(sha)[:12]}...) is not the model {paths['promotion']} "
+            f"{paths.model_meta} (model.sha256 {sha[:12]}...) is not the model {paths.promotion} "
             "decided on; run `dvc repro` and commit"
         )
-    champion = read_json(root / paths["champion"])
+    champion = read_json(root / paths.champion)
     if champion.get("version") and champion.get("model_sha256") == sha:
         log.info("model %s... is already the champion %s: nothing to release", sha[:12], champion["version"])
         return {"action": "unchanged", "version": champion["version"]}
@@ -310,7 +316,7 @@ def release(repo: str | Path = ".", push: bool = False, check_pipeline: bool = T
         raise RegistryError(f"gto could not register/assign {ARTIFACT} at HEAD: {exc}") from exc
     tags = [f"{ARTIFACT}@{version}", assignment.tag]
     write_json(
-        root / paths["champion"],
+        root / paths.champion,
         {
             "artifact": ARTIFACT,
             "metrics": dict(sorted((candidate.get("metrics") or {}).items())),
@@ -319,55 +325,19 @@ def release(repo: str | Path = ".", push: bool = False, check_pipeline: bool = T
             "version": version,
         },
     )
-    log.info("registered %s and assigned %s (%s); updated %s", tags[0], PROD, tags[1], paths["champion"])
+    log.info("registered %s and assigned %s (%s); updated %s", tags[0], PROD, tags[1], paths.champion)
     if push:
         _git(root, "push", "origin", *tags)
         log.info("pushed tags %s", ", ".join(tags))
-    return {"action": "released", "version": version, "tags": tags, "champion": paths["champion"]}
+    return {"action": "released", "version": version, "tags": tags, "champion": paths.champion}
 
 
 def reset_champion(repo: str | Path = ".") -> Path:
-    """Write an empty champion file: the next candidate is compared with thresholds only."""
-    path = Path(repo) / paths_at(repo, "HEAD")["champion"]
+    """Write an empty champion file (``paths.champion`` of ``repo``'s params.yaml) and return its path: the next
+    candidate is compared with the thresholds only."""
+    path = Path(repo) / load_params(Path(repo) / "params.yaml").paths.champion
     write_json(path, EMPTY_CHAMPION)
     return path
-
-
-# --------------------------------------------------------------------------------------------- CLI
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m lifecycle.registry", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--repo", default=".", help="repository holding the registry tags (default: here)")
-    sub = parser.add_subparsers(dest="command", required=True)
-    rel = sub.add_parser("release", help="register + assign prod when models/promotion.json says promote")
-    rel.add_argument("--push", action="store_true", help="push the new tags to origin")
-    rel.add_argument("--no-check", action="store_true", help="skip the `dvc status` check of the pipeline")
-    show = sub.add_parser("show", help="print the version in a stage as JSON")
-    show.add_argument("--stage", default=PROD)
-    pull = sub.add_parser("pull", help="materialize the version in a stage (or --version) into --out")
-    pull.add_argument("--stage", default=PROD)
-    pull.add_argument("--version", default=None, help="a registered version (vX.Y.Z) instead of a stage")
-    pull.add_argument("--out", required=True)
-    sub.add_parser("reset-champion", help="empty models/champion.json")
-    args = parser.parse_args(argv)
-
-    if args.command == "release":
-        result = release(args.repo, push=args.push, check_pipeline=not args.no_check)
-    elif args.command == "show":
-        result = resolve_prod(args.stage, args.repo).to_dict()
-    elif args.command == "pull":
-        version = resolve_version(args.version, args.repo) if args.version else resolve_prod(args.stage, args.repo)
-        files = version.materialize(args.out, force=True)
-        result = version.to_dict() | {"model": str(files.model), "meta": str(files.meta)}
-    else:
-        result = {"champion": str(reset_champion(args.repo))}
-    json.dump(result, sys.stdout, indent=2, sort_keys=True)
-    sys.stdout.write("\n")
-
-
-if __name__ == "__main__":
-    cli.run(main, name="registry")
 
 
 __all__ = [

@@ -1,0 +1,240 @@
+"""The promotion gate: may the candidate (the model this pipeline run trained) replace the champion (the registry's
+prod model, as models/champion.json records it)? Pure functions, no I/O (the promote stage reads and writes).
+
+The candidate must pass every criterion of ``params.promote`` (docs/registry.md):
+
+- ``min``: ``{metric: value}``, candidate >= value (scores such as accuracy, f1_macro, r2);
+- ``max``: ``{metric: value}``, candidate <= value (losses such as log_loss, rmse, mae);
+- ``min_improvement``: ``{metric: delta}``, the candidate beats the champion by at least ``delta`` in the metric's
+  better direction. Without a champion, or when the candidate *is* the champion (same model.sha256), the criterion
+  passes and says so.
+
+A metric named in a threshold but absent from the metrics is an error that names it, never a silent pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from lifecycle.artifact import ModelMetadata
+from lifecycle.config import Promote
+from lifecycle.errors import DataError, ParamsError
+from lifecycle.modeling.metrics import CLASSIFICATION, LOSSES, REGRESSION, higher_is_better
+
+log = logging.getLogger(__name__)
+KNOWN_METRICS = (*CLASSIFICATION, *REGRESSION)
+KINDS = ("min", "max", "min_improvement")
+RESET_CHAMPION = "`python -m lifecycle.registry reset-champion`"
+
+
+@dataclasses.dataclass(frozen=True)
+class Criterion:
+    """One rule of the gate and its outcome."""
+
+    metric: str
+    kind: str  # min | max | improvement
+    threshold: float  # min/max: the bound; improvement: the required gain over the champion
+    observed: float  # the candidate's value
+    passed: bool
+    message: str  # one sentence: observed, rule, threshold (and champion)
+    champion: float | None = None  # improvement: the champion's value
+
+    def to_dict(self) -> dict[str, Any]:
+        """The criterion as models/promotion.json lists it (``champion`` only for an improvement)."""
+        out = {
+            "metric": self.metric,
+            "kind": self.kind,
+            "observed": self.observed,
+            "threshold": self.threshold,
+            "passed": self.passed,
+            "message": self.message,
+        }
+        if self.kind == "improvement":
+            out["champion"] = self.champion
+        return out
+
+
+# TODO(r12 merge): lifecycle.config checks these meanings at load; then delete check_config.
+def check_config(cfg: Promote, task: str | None = None) -> None:
+    """Reject unknown metric names, non-numeric values, and a loss under ``min`` (or a score under ``max``).
+
+    Raises :class:`ParamsError` naming the dotted key; a negative ``min_improvement`` is only logged.
+    """
+    for kind in KINDS:
+        mapping = getattr(cfg, kind)
+        for name, value in mapping.items():
+            dotted = f"promote.{kind}.{name}"
+            if name not in KNOWN_METRICS:
+                close = difflib.get_close_matches(str(name), KNOWN_METRICS, n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                raise ParamsError(
+                    f"params.yaml: {dotted}: unknown metric; {hint}metrics are: {', '.join(KNOWN_METRICS)}"
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ParamsError(f"params.yaml: {dotted}: expected a number, got {value!r}")
+            if kind == "min" and name in LOSSES:
+                raise ParamsError(
+                    f"params.yaml: {dotted}: {name} is a loss (lower is better); put it under promote.max instead"
+                )
+            if kind == "max" and name not in LOSSES:
+                raise ParamsError(
+                    f"params.yaml: {dotted}: {name} is a score (higher is better); put it under promote.min instead"
+                )
+            if kind == "min_improvement" and value < 0:
+                log.warning("%s is negative (%s): a candidate worse than the champion can be promoted", dotted, value)
+
+
+def observed_metrics(
+    cfg: Promote, metrics: Mapping[str, Any], source: str, task: str | None = None
+) -> dict[str, float]:
+    """The candidate's value of every metric the thresholds of ``cfg`` name, as floats.
+
+    Raises :class:`DataError` naming ``source`` and the missing metric(s) with the keys that name them (and, when
+    they belong to the other ``task``, the metrics of this one), or a metric that is not a number.
+    """
+    wanted = sorted({name for kind in KINDS for name in getattr(cfg, kind)})
+    missing = [name for name in wanted if name not in metrics]
+    if missing:
+        where = ", ".join(f"promote.{k}.{m}" for m in missing for k in KINDS if m in getattr(cfg, k))
+        has = ", ".join(sorted(metrics)) or "nothing"
+        task_hint = ""
+        if task == "regression" and any(m in CLASSIFICATION for m in missing):
+            task_hint = " The task is regression: use rmse, mae or r2 (see docs/registry.md, 'Regression thresholds')."
+        elif task == "classification" and any(m in REGRESSION for m in missing):
+            task_hint = " The task is classification: use accuracy, balanced_accuracy, f1_macro, roc_auc or log_loss."
+        raise DataError(
+            f"{source}: metric(s) {', '.join(missing)} named in {where} are missing from the metrics file "
+            f"(it has: {has}); remove the threshold or fix the evaluate stage.{task_hint}"
+        )
+    out: dict[str, float] = {}
+    for name in wanted:
+        value = metrics[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DataError(f"{source}: metric {name} is {value!r}, not a number; rerun `dvc repro evaluate`")
+        out[name] = float(value)
+    return out
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def evaluate_criteria(
+    cfg: Promote, observed: Mapping[str, float], champion: Mapping[str, Any], candidate_sha256: str | None
+) -> list[Criterion]:
+    """Every criterion of ``cfg`` against the candidate's ``observed`` metrics and the ``champion`` record
+    (models/champion.json: ``version``, ``model_sha256``, ``metrics``), in the order min, max, improvement, each
+    sorted by metric name. An improvement is ``candidate - champion`` for a score, ``champion - candidate`` for a
+    loss (lifecycle.modeling.metrics.LOSSES), compared with the required delta with a 1e-12 tolerance.
+
+    Raises :class:`DataError` when an improvement metric is missing from the champion's metrics.
+    """
+    criteria: list[Criterion] = []
+    for name, bound in sorted(cfg.min.items()):
+        value = observed[name]
+        ok = value >= bound
+        rule = ">=" if ok else "<"
+        criteria.append(Criterion(name, "min", float(bound), value, ok, f"{name} {_fmt(value)} {rule} min {bound}"))
+    for name, bound in sorted(cfg.max.items()):
+        value = observed[name]
+        ok = value <= bound
+        rule = "<=" if ok else ">"
+        criteria.append(Criterion(name, "max", float(bound), value, ok, f"{name} {_fmt(value)} {rule} max {bound}"))
+    version = champion.get("version")
+    champ_metrics = champion.get("metrics") or {}
+    same_model = bool(version) and candidate_sha256 is not None and champion.get("model_sha256") == candidate_sha256
+    for name, delta in sorted(cfg.min_improvement.items()):
+        value = observed[name]
+        if not version:
+            criteria.append(
+                Criterion(
+                    name, "improvement", float(delta), value, True,
+                    f"{name} {_fmt(value)}: no champion yet (models/champion.json has no version), nothing to beat",
+                )
+            )  # fmt: skip
+            continue
+        if name not in champ_metrics:
+            raise DataError(
+                f"champion {version}: metric {name} (promote.min_improvement.{name}) is missing from the "
+                f"champion's metrics ({', '.join(sorted(champ_metrics)) or 'none'}); the champion was evaluated "
+                f"on other metrics (another task?): remove the criterion, or reset the champion file "
+                f"({RESET_CHAMPION}) so the next release starts afresh"
+            )
+        base = float(champ_metrics[name])
+        gain = value - base if higher_is_better(name) else base - value
+        if same_model:
+            criteria.append(
+                Criterion(
+                    name, "improvement", float(delta), value, True,
+                    f"{name} {_fmt(value)}: the candidate is the champion {version} itself (same model.sha256)",
+                    champion=base,
+                )
+            )  # fmt: skip
+            continue
+        ok = gain >= delta - 1e-12
+        direction = "higher" if higher_is_better(name) else "lower"
+        verdict = "beats" if ok else "does not beat"
+        criteria.append(
+            Criterion(
+                name, "improvement", float(delta), value, ok,
+                f"{name} {_fmt(value)} {verdict} champion {version} ({_fmt(base)}) by the required {delta} "
+                f"({direction} is better; gain {_fmt(round(gain, 6))})",
+                champion=base,
+            )
+        )  # fmt: skip
+    return criteria
+
+
+def decide(
+    cfg: Promote,
+    metrics: Mapping[str, Any],
+    candidate: ModelMetadata,
+    champion: Mapping[str, Any],
+    metrics_source: str = "metrics.json",
+) -> dict[str, Any]:
+    """The decision record (the content of models/promotion.json): ``decision`` promote|reject, the ``reasons``
+    (messages of the failed criteria), every criterion, the ``candidate`` (model and data sha256, family, task,
+    test ``metrics``), the ``champion`` it was compared with (None without one) and ``strict``.
+
+    ``metrics``: the candidate's test metrics (evaluate's metrics.json, named ``metrics_source`` in errors);
+    ``candidate``: its metadata (model.json); ``champion``: models/champion.json.
+
+    Raises :class:`ParamsError` for a bad threshold and :class:`DataError` for a missing metric or a champion of
+    the other task.
+    """
+    task = candidate.model.task
+    check_config(cfg, task)
+    champ_task = champion.get("task")
+    if champion.get("version") and champ_task and champ_task != task and cfg.min_improvement:
+        raise DataError(
+            f"champion {champion.get('version')} is a {champ_task} model but the candidate is {task}; "
+            f"they cannot be compared: empty promote.min_improvement, or reset the champion file ({RESET_CHAMPION})"
+        )
+    observed = observed_metrics(cfg, metrics, metrics_source, task)
+    criteria = evaluate_criteria(cfg, observed, champion, candidate.model.sha256)
+    failed = [c for c in criteria if not c.passed]
+    return {
+        "decision": "reject" if failed else "promote",
+        "reasons": [c.message for c in failed],
+        "criteria": [c.to_dict() for c in criteria],
+        "candidate": {
+            "model_sha256": candidate.model.sha256,
+            "family": candidate.model.family,
+            "task": task,
+            "data_sha256": candidate.data.sha256,
+            "metrics": {k: metrics[k] for k in sorted(metrics)},
+        },
+        "champion": {
+            "artifact": champion.get("artifact"),
+            "version": champion.get("version"),
+            "model_sha256": champion.get("model_sha256"),
+            "metrics": dict(sorted((champion.get("metrics") or {}).items())),
+        }
+        if champion.get("version")
+        else None,
+        "strict": cfg.strict,
+    }

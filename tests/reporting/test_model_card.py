@@ -1,0 +1,50 @@
+"""The model card (lifecycle.reporting.model_card): every section, the lineage, nothing volatile."""
+
+from __future__ import annotations
+
+from tests.test_promotion import META, METRICS, champion, decide, gate
+
+from lifecycle.reporting.model_card import lineage, render
+
+
+def test_lineage_is_the_cards_inputs_and_what_model_json_records() -> None:
+    meta = META | {
+        "data": {"file": "train.parquet", "rows": 10, "sha256": "d" * 64},
+        "model": dict(META["model"], file="model.joblib", sha256="m" * 64),
+        "onnx": {"file": "model.onnx", "sha256": "o" * 64},
+        "contract": {"file": "data/contracts/telemetry.yaml"},
+    }
+    assert lineage(meta, {"models/model.json": "j" * 64, "metrics.json": "x" * 64}) == [
+        ("metrics.json", "x" * 64, "input of this card"),
+        ("models/model.json", "j" * 64, "input of this card"),
+        ("training data (train.parquet, 10 rows)", "d" * 64, "model.json"),
+        ("model (model.joblib)", "m" * 64, "model.json"),
+        ("ONNX graph (model.onnx)", "o" * 64, "model.json"),
+        ("data contract (data/contracts/telemetry.yaml)", "-", "model.json (in git)"),
+    ]
+
+
+def test_card_has_every_section_and_nothing_volatile() -> None:
+    decision = decide(gate(), METRICS, META, champion(0.93))
+    report = {
+        "contract": "data/contracts/telemetry.yaml",
+        "success": True,
+        "failures": [],
+        "checks": [{"rule": "state_of_charge_pct.range", "level": "row", "column": "state_of_charge_pct",
+                    "success": False, "unexpected_count": 3}],
+    }  # fmt: skip
+    card = render(
+        META, METRICS, {"rows_checked": 4000, "success": True}, decision,
+        {"source": "telemetry", "data_version": "v1"}, {"metrics.json": "x" * 64},
+        ["../metrics/evaluate/plots/images/roc.png"],
+        validation_report=report, validation_link="validation.md",
+    )  # fmt: skip
+    for heading in ("## Intended use and limits", "## Promotion decision", "## Model", "## Data", "## Schema",
+                    "## Metrics", "### Plots", "## Validation summary", "## Lineage"):  # fmt: skip
+        assert heading in card
+    assert "**Decision: REJECT** (compared with champion v1.0.0)." in card
+    assert "![ROC, one vs rest](../metrics/evaluate/plots/images/roc.png)" in card
+    assert "| scikit-learn | 1.9.1 |" in card
+    assert "rejected: accuracy 0.9 does not beat champion v1.0.0" in card
+    assert "Data contract `data/contracts/telemetry.yaml`: passed. Full report: [validation.md](validation.md)." in card
+    assert "| state_of_charge_pct.range | row | state_of_charge_pct | FAIL | 3 |" in card
