@@ -1,4 +1,4 @@
-"""lifecycle.cli: exit codes, and the fast exit that skips the interpreter's teardown."""
+"""lifecycle.cli: a stage's exit code and message, in a real child process."""
 
 from __future__ import annotations
 
@@ -6,18 +6,18 @@ import subprocess
 import sys
 
 PROGRAM = """
-import atexit, sys, logging
+import sys, logging
 from lifecycle import cli
 from lifecycle.errors import DataError
 
 def main(argv):
-    atexit.register(lambda: print("atexit ran"))
-    print("stdout line", end="")  # no newline: still buffered when main returns
     logging.getLogger("lifecycle.test").info("a log line")
     if sys.argv[1] == "fail":
         raise DataError("data.csv: column x is missing; add it")
+    if sys.argv[1] == "interrupt":
+        raise KeyboardInterrupt
 
-cli.run(main, skip_teardown=True)
+cli.run(main, name="demo")
 """
 
 
@@ -25,15 +25,20 @@ def run(mode: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-c", PROGRAM, mode], capture_output=True, text=True, check=False)
 
 
-def test_skip_teardown_flushes_output_and_exits_zero_without_atexit() -> None:
+def test_success_exits_zero_and_logs_the_elapsed_time() -> None:
     proc = run("ok")
     assert proc.returncode == 0
-    assert proc.stdout == "stdout line"  # flushed, and the atexit handler did not run
-    assert "a log line" in proc.stderr and "done in" in proc.stderr
+    assert "a log line" in proc.stderr and "demo done in" in proc.stderr
 
 
-def test_skip_teardown_leaves_failures_to_the_normal_exit() -> None:
+def test_a_lifecycle_error_exits_one_with_its_message_and_no_traceback() -> None:
     proc = run("fail")
     assert proc.returncode == 1
-    assert "column x is missing; add it" in proc.stderr
-    assert proc.stdout == "stdout lineatexit ran\n"  # a failure exits normally: atexit handlers run
+    assert "demo failed: data.csv: column x is missing; add it" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_an_interrupt_exits_130_and_says_outputs_are_unchanged() -> None:
+    proc = run("interrupt")
+    assert proc.returncode == 130
+    assert "outputs are unchanged" in proc.stderr and "Traceback" not in proc.stderr

@@ -257,8 +257,6 @@ def score_batch(
     a missing feature column or too few clean rows, :class:`GateError` for a contract or threshold failure
     (:func:`check_batch`); either way the previous outputs stay untouched.
     """
-    if chunk_rows < 1:
-        raise DataError(f"params.yaml: score.chunk_rows: {chunk_rows} must be >= 1")
     classes = model_classes(model) if schema.task == "classification" else []
     if contract is not None:
         contract = scoring_contract(contract, schema)

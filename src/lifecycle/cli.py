@@ -30,15 +30,9 @@ def run(
     main: Callable[[Sequence[str] | None], None],
     argv: Sequence[str] | None = None,
     name: str = "",
-    *,
-    skip_teardown: bool = False,
 ) -> None:
     """Run a stage's ``main``: log its elapsed time; a LifecycleError exits 1 with its message, no traceback.
-
-    ``skip_teardown``: after a successful ``main``, flush the logs and standard streams and leave with
-    ``os._exit(0)``, skipping the interpreter's teardown of every module and object (about 0.4 s once Great
-    Expectations is imported; mypy's command line does the same). Only for a ``main`` that has closed and
-    renamed all its outputs before returning and starts no worker processes (atexit handlers do not run).
+    A ``KeyboardInterrupt`` exits 130.
     """
     setup_logging()
     started = time.perf_counter()
@@ -52,8 +46,3 @@ def run(
         log.error("%s interrupted; outputs are unchanged (writes are atomic)", label)
         sys.exit(130)
     log.info("%s done in %.2f s", label, time.perf_counter() - started)
-    if skip_teardown:
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)

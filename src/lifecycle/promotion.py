@@ -15,18 +15,16 @@ A metric named in a threshold but absent from the metrics is an error that names
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from lifecycle.artifact import ModelMetadata
 from lifecycle.config import Promote
-from lifecycle.errors import DataError, ParamsError
-from lifecycle.modeling.metrics import CLASSIFICATION, LOSSES, REGRESSION, higher_is_better
+from lifecycle.errors import DataError
+from lifecycle.modeling.metrics import CLASSIFICATION, REGRESSION, higher_is_better
 
 log = logging.getLogger(__name__)
-KNOWN_METRICS = (*CLASSIFICATION, *REGRESSION)
 KINDS = ("min", "max", "min_improvement")
 RESET_CHAMPION = "`python -m lifecycle.registry reset-champion`"
 
@@ -56,36 +54,6 @@ class Criterion:
         if self.kind == "improvement":
             out["champion"] = self.champion
         return out
-
-
-# TODO(r12 merge): lifecycle.config checks these meanings at load; then delete check_config.
-def check_config(cfg: Promote, task: str | None = None) -> None:
-    """Reject unknown metric names, non-numeric values, and a loss under ``min`` (or a score under ``max``).
-
-    Raises :class:`ParamsError` naming the dotted key; a negative ``min_improvement`` is only logged.
-    """
-    for kind in KINDS:
-        mapping = getattr(cfg, kind)
-        for name, value in mapping.items():
-            dotted = f"promote.{kind}.{name}"
-            if name not in KNOWN_METRICS:
-                close = difflib.get_close_matches(str(name), KNOWN_METRICS, n=1)
-                hint = f"did you mean '{close[0]}'? " if close else ""
-                raise ParamsError(
-                    f"params.yaml: {dotted}: unknown metric; {hint}metrics are: {', '.join(KNOWN_METRICS)}"
-                )
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ParamsError(f"params.yaml: {dotted}: expected a number, got {value!r}")
-            if kind == "min" and name in LOSSES:
-                raise ParamsError(
-                    f"params.yaml: {dotted}: {name} is a loss (lower is better); put it under promote.max instead"
-                )
-            if kind == "max" and name not in LOSSES:
-                raise ParamsError(
-                    f"params.yaml: {dotted}: {name} is a score (higher is better); put it under promote.min instead"
-                )
-            if kind == "min_improvement" and value < 0:
-                log.warning("%s is negative (%s): a candidate worse than the champion can be promoted", dotted, value)
 
 
 def observed_metrics(
@@ -203,11 +171,10 @@ def decide(
     ``metrics``: the candidate's test metrics (evaluate's metrics.json, named ``metrics_source`` in errors);
     ``candidate``: its metadata (model.json); ``champion``: models/champion.json.
 
-    Raises :class:`ParamsError` for a bad threshold and :class:`DataError` for a missing metric or a champion of
+    Raises :class:`DataError` for a missing metric or a champion of
     the other task.
     """
     task = candidate.model.task
-    check_config(cfg, task)
     champ_task = champion.get("task")
     if champion.get("version") and champ_task and champ_task != task and cfg.min_improvement:
         raise DataError(

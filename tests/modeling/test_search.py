@@ -139,23 +139,6 @@ def test_bad_search_method_is_refused_by_the_loader() -> None:
         make_params(search="bayes")
 
 
-# lifecycle.config refuses these two at load (tests/test_config.py); model_copy skips its checks to reach search's own.
-def test_search_metric_of_the_wrong_task(data) -> None:
-    params = make_params(search="grid", search_space=SMALL_SPACE)
-    train = params.train.model_copy(update={"search_metric": "rmse"})
-    X, y, schema = features(data)
-    with pytest.raises(ParamsError, match=r"train\.search_metric: 'rmse' is not a classification metric"):
-        run_search(build_pipeline(schema, params), X, y, train, schema.task, 42)
-
-
-def test_too_few_folds(data) -> None:
-    params = make_params(search="grid", search_space=SMALL_SPACE)
-    train = params.train.model_copy(update={"cv_folds": 1})
-    X, y, schema = features(data)
-    with pytest.raises(ParamsError, match=r"train\.cv_folds: 1 is too small"):
-        run_search(build_pipeline(schema, params), X, y, train, schema.task, 42)
-
-
 def test_class_smaller_than_the_folds(data) -> None:
     df, schema = data
     rare = df[df[schema.target] != "none"].groupby(schema.target).head(2)

@@ -12,16 +12,9 @@ from sklearn.ensemble import (
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from lifecycle.config import Train
-from lifecycle.errors import ParamsError
 
 # Linear models need scaled inputs; trees do not.
 NEEDS_SCALING = {"logistic_regression", "ridge"}
-TASKS = {
-    "hist_gradient_boosting": ("classification", "regression"),
-    "random_forest": ("classification", "regression"),
-    "logistic_regression": ("classification",),
-    "ridge": ("regression",),
-}
 
 
 def model_params(train: Train) -> dict[str, object]:
@@ -31,16 +24,9 @@ def model_params(train: Train) -> dict[str, object]:
 
 def build_model(train: Train, task: str, seed: int, overrides: dict[str, object] | None = None) -> BaseEstimator:
     """An unfitted estimator for ``train.model`` and ``task`` with params from ``train.<model>``, updated with
-    ``overrides``, and ``random_state=seed``.
-
-    Raises :class:`~lifecycle.errors.ParamsError` when the model does not support ``task`` (e.g. ridge for
-    classification), naming the models that do."""
+    ``overrides``, and ``random_state=seed``. That the model supports ``task`` is checked by
+    :mod:`lifecycle.config` at load (``config.MODEL_TASKS``)."""
     name = train.model
-    if task not in TASKS[name]:
-        fitting = [m for m, tasks in TASKS.items() if task in tasks]
-        raise ParamsError(
-            f"params.yaml: train.model: {name!r} does not support task {task!r}; use one of: {', '.join(fitting)}"
-        )
     hp = model_params(train) | (overrides or {})
     classification = task == "classification"
     if name == "hist_gradient_boosting":

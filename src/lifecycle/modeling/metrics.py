@@ -8,10 +8,12 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-CLASSIFICATION = ("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "log_loss")
-REGRESSION = ("rmse", "mae", "r2")
-# Lower is better for these; higher for every other metric.
-LOSSES = frozenset({"log_loss", "rmse", "mae"})
+from lifecycle.config import LOSSES, METRICS
+
+# The names are declared once, in lifecycle.config (which checks params against them); their computation is here.
+CLASSIFICATION = METRICS["classification"]
+REGRESSION = METRICS["regression"]
+__all__ = ["CLASSIFICATION", "LOSSES", "REGRESSION", "compute_metrics", "higher_is_better"]
 
 
 def compute_metrics(

@@ -22,7 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from lifecycle.config import Train
 from lifecycle.errors import DataError, ParamsError
-from lifecycle.modeling.metrics import CLASSIFICATION, LOSSES, REGRESSION
+from lifecycle.modeling.metrics import LOSSES
 
 log = logging.getLogger(__name__)
 SOURCE = "params.yaml"
@@ -42,69 +42,27 @@ DEFAULT_METRIC = {"classification": "f1_macro", "regression": "rmse"}
 
 
 def search_metric(train: Train, task: str) -> str:
-    """The metric the search optimises: ``train.search_metric`` or the task's default (f1_macro / rmse).
-
-    Raises :class:`~lifecycle.errors.ParamsError` for a metric of the other task."""
-    name = train.search_metric or DEFAULT_METRIC[task]
-    allowed = CLASSIFICATION if task == "classification" else REGRESSION
-    if name not in allowed:
-        raise ParamsError(
-            f"{SOURCE}: train.search_metric: {name!r} is not a {task} metric; use one of: {', '.join(allowed)}"
-        )
-    return name
+    """The metric the search optimises: ``train.search_metric`` or the task's default (f1_macro / rmse); that it
+    belongs to the task is checked by :mod:`lifecycle.config` at load."""
+    return train.search_metric or DEFAULT_METRIC[task]
 
 
 def search_space(train: Train) -> dict[str, Any]:
-    """``train.search_space.<model>`` checked against the model's hyperparameters and their types, as
-    scikit-learn wants it: ``model__<name>`` -> list of values (or a scipy distribution for ``random``).
-
-    Raises :class:`~lifecycle.errors.ParamsError` naming the dotted key for an empty space, an unknown
-    hyperparameter, a value of the wrong type, or a malformed range."""
-    model = train.model
-    dotted = f"train.search_space.{model}"
-    raw = getattr(train.search_space, model)
-    if not raw:
-        raise ParamsError(
-            f"{SOURCE}: {dotted}: empty, but train.search is {train.search!r}; list values to try, "
-            f"e.g. {{{next(iter(_hints(train)))}: [...]}}, or set train.search: none"
-        )
-    hints = _hints(train)
+    """``train.search_space.<model>`` as scikit-learn wants it: ``model__<name>`` -> list of values, or a scipy
+    distribution for a ``{low, high, log}`` range (random search). The space is checked by :mod:`lifecycle.config`
+    at load (known hyperparameters, value types, ranges only for random search, log only for floats)."""
+    hints = typing.get_type_hints(type(getattr(train, train.model)))
     space: dict[str, Any] = {}
-    for name, values in raw.items():
-        key = f"{dotted}.{name}"
-        if name not in hints:
-            raise ParamsError(f"{SOURCE}: {key}: not a hyperparameter of {model}; known: {', '.join(hints)}")
-        if isinstance(values, Mapping):
-            space[f"{STEP}__{name}"] = _distribution(values, hints[name], key, train.search)
-        elif isinstance(values, list) and values:
-            space[f"{STEP}__{name}"] = list(values)  # typed and range-checked by lifecycle.config at load
-        else:
-            raise ParamsError(
-                f"{SOURCE}: {key}: expected a non-empty list of values (or {{low, high}}), got {values!r}"
-            )
+    for name, values in getattr(train.search_space, train.model).items():
+        space[f"{STEP}__{name}"] = _distribution(values, hints[name]) if isinstance(values, Mapping) else list(values)
     return space
 
 
-def _hints(train: Train) -> dict[str, Any]:
-    return typing.get_type_hints(type(getattr(train, train.model)))
-
-
-def _distribution(spec: Mapping[str, Any], hint: Any, key: str, method: str) -> Any:
-    """``{low, high, log}`` -> a scipy distribution (uniform or log-uniform; integers for int hyperparameters)."""
-    if method != "random":
-        raise ParamsError(f"{SOURCE}: {key}: a {{low, high}} range needs train.search: random; grid needs a list")
-    unknown = set(spec) - {"low", "high", "log"}
-    low, high, use_log = spec.get("low"), spec.get("high"), bool(spec.get("log", False))
-    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
-    if unknown or not numbers or not low < high or (use_log and low <= 0):
-        raise ParamsError(
-            f"{SOURCE}: {key}: a range is {{low: number, high: number, log: bool}} with low < high "
-            f"(and low > 0 when log), got {dict(spec)!r}"
-        )
-    integer = int in typing.get_args(hint) or hint is int
-    if integer:
-        if use_log:
-            raise ParamsError(f"{SOURCE}: {key}: log ranges are for float hyperparameters; drop log or list values")
+def _distribution(spec: Mapping[str, Any], hint: Any) -> Any:
+    """``{low, high, log}`` -> scipy's uniform or log-uniform distribution (randint for int hyperparameters,
+    ``high`` inclusive)."""
+    low, high, use_log = spec["low"], spec["high"], bool(spec.get("log", False))
+    if int in typing.get_args(hint) or hint is int:
         return stats.randint(int(low), int(high) + 1)
     return stats.loguniform(low, high) if use_log else stats.uniform(low, high - low)
 
@@ -112,10 +70,8 @@ def _distribution(spec: Mapping[str, Any], hint: Any, key: str, method: str) -> 
 def folds(y: pd.Series, task: str, n_folds: int, seed: int) -> KFold | StratifiedKFold:
     """Shuffled k-fold splitter (stratified for classification) seeded with ``seed``.
 
-    Raises :class:`~lifecycle.errors.ParamsError` for fewer than 2 folds and
-    :class:`~lifecycle.errors.DataError` for fewer rows (or, classification, rows of a class) than folds."""
-    if n_folds < 2:
-        raise ParamsError(f"{SOURCE}: train.cv_folds: {n_folds} is too small; cross-validation needs 2 or more")
+    Raises :class:`~lifecycle.errors.DataError` for fewer rows (or, classification, rows of a class) than folds
+    (``train.cv_folds`` >= 2 is checked by :mod:`lifecycle.config`)."""
     if len(y) < n_folds:
         raise DataError(f"train split has {len(y)} rows, fewer than train.cv_folds={n_folds}; lower cv_folds")
     if task == "classification":
