@@ -16,12 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from lifecycle.artifact import ModelIntegrityError
 from lifecycle.errors import DataError, LifecycleError
+from lifecycle.predictions import read_records
 from lifecycle.schema import Schema
 from lifecycle.serve.app import create_app
 from lifecycle.serve.challenger import canary_hit
-from lifecycle.serve.predictors import ModelIntegrityError
-from lifecycle.serve.predlog import Entry, PredictionLog, read_prediction_log
+from lifecycle.serve.predlog import Entry, PredictionLog
 from lifecycle.serve.settings import Settings
 
 
@@ -47,7 +48,7 @@ def test_refuses_to_start_when_the_model_hash_does_not_match(tmp_path, champion,
     meta["model"]["sha256"] = "0" * 64
     files["model.json"].write_text(json.dumps(meta))
     app = create_app(settings_for(files, prediction_log_dir=None))
-    refusal = r"refusing to serve .*model.joblib: its sha256 .* does not match"
+    refusal = r"refusing to load .*model.joblib: its sha256 .* does not match"
     with pytest.raises(ModelIntegrityError, match=refusal), TestClient(app):
         pass
     assert "cannot start serving" in caplog.text
@@ -56,14 +57,14 @@ def test_refuses_to_start_when_the_model_hash_does_not_match(tmp_path, champion,
 def test_refuses_to_start_when_the_model_file_is_missing(tmp_path, champion):
     files = copy_model(champion, tmp_path)
     files["model.joblib"].unlink()
-    with pytest.raises(ModelIntegrityError, match="model file not found"), TestClient(create_app(settings_for(files))):
+    with pytest.raises(ModelIntegrityError, match="model.joblib: model not found"), TestClient(create_app(settings_for(files))):
         pass
 
 
 def test_refuses_to_build_without_a_model_card(tmp_path, champion):
     files = copy_model(champion, tmp_path)
     files["model.json"].unlink()
-    with pytest.raises(ModelIntegrityError, match="model card not found"):
+    with pytest.raises(ModelIntegrityError, match="model metadata not found"):
         create_app(settings_for(files))
 
 
@@ -155,7 +156,7 @@ def test_onnx_not_verified_falls_back(tmp_path, champion, records):
 
 # --------------------------------------------------------------------------------------------- challenger
 def read_log(directory: Path) -> pd.DataFrame:
-    return read_prediction_log(directory)
+    return read_records(directory, served_only=False)
 
 
 def test_shadow_challenger_predicts_every_request_but_is_not_returned(

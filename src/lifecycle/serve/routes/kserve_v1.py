@@ -1,0 +1,60 @@
+"""KServe V1 (the data plane of KServe's predictors): ``POST /v1/models/<name>:predict``, ``GET /v1/models/<name>``.
+
+``instances`` are records (objects keyed by column) or rows of feature values in the order of ``GET /model``.
+"""
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from lifecycle.serve.deps import RequestId, ServingState, V1Body, named_model
+from lifecycle.serve.errors import BadRequestError, bad, validate_records
+from lifecycle.serve.schemas import FastJSONResponse, V1Response, openapi_body
+
+router = APIRouter(tags=["kserve v1"])
+
+
+def instances_to_records(instances: list[Any], features: list[str]) -> list[Any]:
+    """Rows of values (in ``features`` order) -> dicts; objects stay as they are (validated afterwards).
+
+    Raises :class:`BadRequestError` listing every row whose length is not ``len(features)``.
+    """
+    raw: list[Any] = []
+    problems = []
+    for i, instance in enumerate(instances):
+        if isinstance(instance, list):
+            if len(instance) != len(features):
+                rule = f"a row needs {len(features)} values, in this order: {', '.join(features)}"
+                problems.append(bad(["instances", i], instance, rule))
+                continue
+            raw.append(dict(zip(features, instance, strict=True)))
+        else:
+            raw.append(instance)
+    if problems:
+        raise BadRequestError(problems)
+    return raw
+
+
+def instance_location(row: int, field: Any) -> list[Any]:
+    """Where a value of a record built from ``instances`` was in the body: ``instances[row].field``."""
+    return ["instances", row, field] if field is not None else ["instances", row]
+
+
+@router.post(
+    "/v1/models/{name}:predict",
+    response_model=V1Response,
+    openapi_extra=openapi_body("V1PredictRequest"),
+    dependencies=[Depends(named_model)],  # 404 for another model's name, before the body is read
+)
+async def v1_predict(body: V1Body, state: ServingState, request_id: RequestId) -> Any:
+    """KServe V1: instances are records (objects) or rows of feature values in the order of GET /model."""
+    raw = instances_to_records(body.instances, state.schema.features)
+    records = validate_records(state.models.records, raw, instance_location)
+    _, _, labels, _ = await state.predict(records, "/v1/models/:predict", request_id)
+    return FastJSONResponse({"predictions": labels.tolist()})
+
+
+@router.get("/v1/models/{name}", dependencies=[Depends(named_model)])
+async def v1_model(name: str, state: ServingState) -> dict[str, Any]:
+    """KServe V1 model status: ``{"name", "ready"}``."""
+    return {"name": name, "ready": state.ready}
