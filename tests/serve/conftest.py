@@ -1,4 +1,4 @@
-"""Fixtures for the API tests: small trained models written the way the pipeline writes them.
+"""Fixtures and helpers for the server tests: small trained models written the way the pipeline writes them.
 
 ``trained_models`` fits a champion (HistGradientBoosting, 30 iterations) and a challenger (logistic regression) on
 3000 simulated telemetry rows with the train stage's ``fit`` and ``model_card_data``, and packages each with the
@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -129,3 +131,48 @@ def make_client(tmp_path: Path, champion: Trained) -> Iterator[Callable[..., Tes
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def copy_model(trained, dest: Path) -> dict[str, Path]:
+    dest.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name in ("model.joblib", "model.json", "model.onnx"):
+        shutil.copy(trained.directory / name, dest / name)
+        out[name] = dest / name
+    return out
+
+
+def settings_for(files: dict[str, Path], **extra) -> Settings:
+    return Settings(
+        model_path=files["model.joblib"], meta_path=files["model.json"], onnx_path=files["model.onnx"], **extra
+    )
+
+
+def expected(champion, records):
+    pipeline = joblib.load(champion.model)
+    features = list(pipeline.feature_names_in_)
+    X = pd.DataFrame([{k: (np.nan if r[k] is None else r[k]) for k in features} for r in records])
+    with threadpool_limits(1):  # HGB's OpenMP threads on a busy machine: 1 is faster
+        return pipeline.predict(X).tolist(), pipeline.predict_proba(X)
+
+
+def assert_rejected(client, response, status, field, rule_part, value=...):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error_count"] >= 1
+    item = next((e for e in body["errors"] if e["field"] == field), None)
+    assert item is not None, f"no error for {field}: {body}"
+    assert rule_part in item["rule"], item
+    if value is not ...:
+        assert item["value"] == value
+    assert field in body["error"] or body["error_count"] > 1
+    ok = client.post("/predict", json={"records": [client.valid]})  # the server keeps serving
+    assert ok.status_code == 200, ok.text
+
+
+@pytest.fixture
+def bad_client(make_client, records):
+    client = make_client(max_rows=5, max_body_bytes=4096)
+    client.valid = records[0]
+    return client
