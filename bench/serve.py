@@ -38,6 +38,8 @@ from typing import Any
 
 import httpx
 
+from lifecycle.artifact import ModelMetadata
+
 ROOT = Path(__file__).resolve().parents[1]
 BARE = "bare"
 
@@ -167,11 +169,10 @@ def requests_of(meta_path: Path, n: int) -> list[dict[str, Any]]:
     """Valid request records: simulated telemetry (another seed than training), within the served limits."""
     import pandas as pd
 
+    from lifecycle.artifact import ModelMetadata
     from lifecycle.data import telemetry
-    from lifecycle.io import read_json
-    from lifecycle.schema import Schema
 
-    schema = Schema.from_dict(read_json(meta_path)["schema"])
+    schema = ModelMetadata.read(meta_path).training_schema
     df = telemetry.generate(rows=5000, seed=1)
     ok = pd.Series(True, index=df.index)
     for name, (low, high) in telemetry.PHYSICAL_LIMITS.items():
@@ -292,8 +293,8 @@ def main() -> None:
             info = httpx.get(f"{s.url}/model", timeout=10).json()["champion"]
             result.setdefault("engines", {})[s.name] = {"engine": info["engine"], "note": info["engine_note"]}
             print(f"{s.name}: engine {info['engine']} {info['engine_note']}", flush=True)
-        meta = json.loads(args.meta.read_text())
-        result["model"] |= {"family": meta["model"].get("family"), "sha256": meta["model"]["sha256"][:12]}
+        meta = ModelMetadata.read(args.meta)
+        result["model"] |= {"family": meta.model.family, "sha256": meta.version}
         for s in [*servers, load_server]:  # warm-up: first requests import and allocate
             asyncio.run(load(s.url, singles, 100, 4))
             asyncio.run(load(s.url, batch, 3, 1))

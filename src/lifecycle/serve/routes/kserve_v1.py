@@ -5,9 +5,9 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Request
 
-from lifecycle.serve.deps import RequestId, ServingState, V1Body, named_model
+from lifecycle.serve.deps import NamedModel, ServingState, read_body, request_id, served_model, serving
 from lifecycle.serve.errors import BadRequestError, bad, validate_records
 from lifecycle.serve.schemas import FastJSONResponse, V1Response, openapi_body
 
@@ -40,21 +40,19 @@ def instance_location(row: int, field: Any) -> list[Any]:
     return ["instances", row, field] if field is not None else ["instances", row]
 
 
-@router.post(
-    "/v1/models/{name}:predict",
-    response_model=V1Response,
-    openapi_extra=openapi_body("V1PredictRequest"),
-    dependencies=[Depends(named_model)],  # 404 for another model's name, before the body is read
-)
-async def v1_predict(body: V1Body, state: ServingState, request_id: RequestId) -> Any:
+@router.post("/v1/models/{name}:predict", response_model=V1Response, openapi_extra=openapi_body("V1PredictRequest"))
+async def v1_predict(name: str, request: Request) -> Any:
     """KServe V1: instances are records (objects) or rows of feature values in the order of GET /model."""
+    state = serving(request)
+    served_model(state, name)  # 404 for another model's name, before the body is read
+    body = await read_body(request, state.models.v1_request)
     raw = instances_to_records(body.instances, state.schema.features)
     records = validate_records(state.models.records, raw, instance_location)
-    _, _, labels, _ = await state.predict(records, "/v1/models/:predict", request_id)
+    _, _, labels, _ = await state.predict(records, "/v1/models/:predict", request_id(request))
     return FastJSONResponse({"predictions": labels.tolist()})
 
 
-@router.get("/v1/models/{name}", dependencies=[Depends(named_model)])
-async def v1_model(name: str, state: ServingState) -> dict[str, Any]:
+@router.get("/v1/models/{name}")
+async def v1_model(model: NamedModel, state: ServingState) -> dict[str, Any]:
     """KServe V1 model status: ``{"name", "ready"}``."""
-    return {"name": name, "ready": state.ready}
+    return {"name": model.name, "ready": state.ready}

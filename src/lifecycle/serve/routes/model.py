@@ -4,7 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from lifecycle.serve.deps import ServingState
+from lifecycle.serve.deps import ServingSettings, ServingState
 from lifecycle.serve.predictors import ServedModel
 
 router = APIRouter(tags=["model"])
@@ -29,9 +29,9 @@ def describe(model: ServedModel | None) -> dict[str, Any] | None:
 
 
 @router.get("/model")
-async def model_info(state: ServingState) -> dict[str, Any]:
+async def model_info(state: ServingState, settings: ServingSettings) -> dict[str, Any]:
     """The served model(s): version, family, task, metrics, features with their rules, engines, challenger."""
-    settings, limits = state.settings, state.models.limits
+    limits = state.models.limits
     columns = {c.name: c for c in state.schema.columns}
     return {
         "champion": describe(state.champion),

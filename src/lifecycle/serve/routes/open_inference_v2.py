@@ -7,18 +7,18 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from lifecycle.schema import Schema
 from lifecycle.serve.deps import (
     NamedModel,
     NamedModelVersion,
-    RequestId,
     ServingState,
-    V2Body,
-    named_model,
-    named_model_version,
+    read_body,
+    request_id,
+    served_model,
+    serving,
 )
 from lifecycle.serve.errors import BadRequestError, Where, bad, validate_records
 from lifecycle.serve.predictors import ServedModel
@@ -106,11 +106,15 @@ def tensors_to_records(body: V2Request, schema: Schema, max_rows: int) -> tuple[
     return raw, lambda row, field: ["inputs", field, "data", row] if field else ["inputs", "data", row]
 
 
-async def infer(state: State, body: V2Request, request_id: str) -> FastJSONResponse:
-    """Validate the tensors as records, predict, and answer with ``label``/``prediction`` and ``probabilities``."""
+async def infer(request: Request, name: str, version: str | None) -> FastJSONResponse:
+    """Check the model's name (and version), validate the tensors as records, predict, and answer with
+    ``label``/``prediction`` and ``probabilities``."""
+    state = serving(request)
+    served_model(state, name, version)  # 404 for another name or a version not served, before the body is read
+    body: V2Request = await read_body(request, V2Request)
     raw, where = tensors_to_records(body, state.schema, state.settings.max_rows)
     records = validate_records(state.models.records, raw, where)
-    rid = body.id or request_id
+    rid = body.id or request_id(request)
     model, engine, labels, proba = await state.predict(records, "/v2/models/infer", rid)
     n = len(records)
     classification = state.schema.task == "classification"
@@ -173,17 +177,11 @@ def model_metadata(name: str, model: ServedModel, state: State) -> dict[str, Any
 
 
 # --------------------------------------------------------------------------------------------- routes
-@router.post(
-    "/v2/models/{name}/infer",
-    response_model=V2Response,
-    tags=TAGS,
-    openapi_extra=openapi_body("V2Request"),
-    dependencies=[Depends(named_model)],  # 404 for another model's name, before the body is read
-)
-async def v2_infer_latest(body: V2Body, state: ServingState, request_id: RequestId) -> Any:
+@router.post("/v2/models/{name}/infer", response_model=V2Response, tags=TAGS, openapi_extra=openapi_body("V2Request"))
+async def v2_infer_latest(name: str, request: Request) -> Any:
     """Open Inference Protocol: one input tensor per feature column (shape [N] or [N, 1], named like the
     column; BYTES for categories, FP64/FP32/INT for numbers), or one [N, features] tensor by position."""
-    return await infer(state, body, request_id)
+    return await infer(request, name, None)
 
 
 @router.post(
@@ -191,10 +189,9 @@ async def v2_infer_latest(body: V2Body, state: ServingState, request_id: Request
     response_model=V2Response,
     tags=TAGS,
     openapi_extra=openapi_body("V2Request"),
-    dependencies=[Depends(named_model_version)],  # 404 for another name or a version not served
 )
-async def v2_infer_version(body: V2Body, state: ServingState, request_id: RequestId) -> Any:
-    return await infer(state, body, request_id)
+async def v2_infer_version(name: str, version: str, request: Request) -> Any:
+    return await infer(request, name, version)
 
 
 @router.get("/v2/models/{name}", tags=TAGS)
@@ -207,9 +204,9 @@ async def v2_model_version(name: str, model: NamedModelVersion, state: ServingSt
     return model_metadata(name, model, state)
 
 
-@router.get("/v2/models/{name}/ready", tags=TAGS, dependencies=[Depends(named_model)])
-async def v2_model_ready(name: str, state: ServingState) -> JSONResponse:
-    return JSONResponse({"name": name, "ready": state.ready}, status_code=200 if state.ready else 503)
+@router.get("/v2/models/{name}/ready", tags=TAGS)
+async def v2_model_ready(model: NamedModel, state: ServingState) -> JSONResponse:
+    return JSONResponse({"name": model.name, "ready": state.ready}, status_code=200 if state.ready else 503)
 
 
 @router.get("/v2", tags=TAGS)

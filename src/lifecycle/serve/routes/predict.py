@@ -3,9 +3,9 @@
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from lifecycle.serve.deps import PredictBody, RequestId, ServingState
+from lifecycle.serve.deps import read_body, request_id, serving
 from lifecycle.serve.predictors import ServedModel
 from lifecycle.serve.schemas import FastJSONResponse, PredictResponse, openapi_body
 
@@ -21,12 +21,14 @@ def probabilities(model: ServedModel, proba: np.ndarray | None) -> list[dict[str
 
 
 @router.post("/predict", response_model=PredictResponse, openapi_extra=openapi_body("PredictRequest"))
-async def predict_records(body: PredictBody, state: ServingState, request_id: RequestId) -> Any:
+async def predict_records(request: Request) -> Any:
     """Predict one or more records (objects keyed by the training schema's columns)."""
-    model, engine, labels, proba = await state.predict(body.records, "/predict", request_id)
+    state, rid = serving(request), request_id(request)
+    body = await read_body(request, state.models.predict_request)
+    model, engine, labels, proba = await state.predict(body.records, "/predict", rid)
     return FastJSONResponse(
         {
-            "request_id": request_id,
+            "request_id": rid,
             "model": {"name": model.name, "version": model.version, "role": model.role, "engine": engine},
             "predictions": labels.tolist(),
             "probabilities": probabilities(model, proba),
