@@ -110,6 +110,7 @@ class PredictionLog:
 
     # ----------------------------------------------------------------------------------------- request side
     def start(self) -> None:
+        """Create the directory and start the writer thread; ``OSError`` naming the setting when not writable."""
         self.directory.mkdir(parents=True, exist_ok=True)
         probe = self.directory / f"{HIDDEN}write-test-{os.getpid()}"
         try:
