@@ -38,6 +38,8 @@ from typing import Any
 
 import httpx
 
+from lifecycle.artifact import ModelMetadata
+
 ROOT = Path(__file__).resolve().parents[1]
 BARE = "bare"
 
@@ -167,11 +169,10 @@ def requests_of(meta_path: Path, n: int) -> list[dict[str, Any]]:
     """Valid request records: simulated telemetry (another seed than training), within the served limits."""
     import pandas as pd
 
+    from lifecycle.artifact import ModelMetadata
     from lifecycle.data import telemetry
-    from lifecycle.io import read_json
-    from lifecycle.schema import Schema
 
-    schema = Schema.from_dict(read_json(meta_path)["schema"])
+    schema = ModelMetadata.read(meta_path).training_schema
     df = telemetry.generate(rows=5000, seed=1)
     ok = pd.Series(True, index=df.index)
     for name, (low, high) in telemetry.PHYSICAL_LIMITS.items():
@@ -207,10 +208,10 @@ def fit_model(directory: Path, rows: int) -> tuple[Path, Path, Path]:
     from lifecycle.artifact import save_model
     from lifecycle.config import load_params
     from lifecycle.data import telemetry
-    from lifecycle.io import write_json, write_table
+    from lifecycle.io import write_bytes, write_json, write_table
     from lifecycle.modeling.pipeline import fit, model_metadata
+    from lifecycle.onnx.convert import package
     from lifecycle.schema import coerce_frame, infer_schema
-    from lifecycle.stages import export
 
     params = load_params(ROOT / "params.yaml")
     raw = telemetry.generate(rows=rows + 5000, seed=params.base.seed)
@@ -225,9 +226,11 @@ def fit_model(directory: Path, rows: int) -> tuple[Path, Path, Path]:
         pipeline, metrics = fit(df.iloc[:rows], schema, params)
         model = directory / "model.joblib"
         save_model(pipeline, model)
-        model_metadata(model, paths["train"], df.iloc[:rows], schema, params, metrics).write(directory / "train.json")
+        train = model_metadata(model, paths["train"], df.iloc[:rows], schema, params, metrics)
         onnx, meta = directory / "model.onnx", directory / "model.json"
-        export.run(model, directory / "train.json", paths["test"], directory / "schema.json", onnx, meta, params.export)
+        graph, record = package(pipeline, train, schema, df.iloc[rows:][schema.features], params.export)
+        write_bytes(onnx, graph or b"")
+        record.write(meta)
     return model, meta, onnx
 
 
@@ -291,8 +294,8 @@ def main() -> None:
             info = httpx.get(f"{s.url}/model", timeout=10).json()["champion"]
             result.setdefault("engines", {})[s.name] = {"engine": info["engine"], "note": info["engine_note"]}
             print(f"{s.name}: engine {info['engine']} {info['engine_note']}", flush=True)
-        meta = json.loads(args.meta.read_text())
-        result["model"] |= {"family": meta["model"].get("family"), "sha256": meta["model"]["sha256"][:12]}
+        meta = ModelMetadata.read(args.meta)
+        result["model"] |= {"family": meta.model.family, "sha256": meta.version}
         for s in [*servers, load_server]:  # warm-up: first requests import and allocate
             asyncio.run(load(s.url, singles, 100, 4))
             asyncio.run(load(s.url, batch, 3, 1))

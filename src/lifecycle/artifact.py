@@ -184,13 +184,14 @@ def verify(model_path: str | Path, record: ModelMetadata, source: str = "model.j
     return actual
 
 
-def load_model(model_path: str | Path, record: ModelMetadata | str | Path) -> Any:
+def load_model(model_path: str | Path, record: ModelMetadata | str | Path, *, source: str | None = None) -> Any:
     """The fitted pipeline in ``model_path``, unpickled only after :func:`verify` passed against ``record`` (a
-    :class:`ModelMetadata` or the path of model.json/train.json).
+    :class:`ModelMetadata` or the path of model.json/train.json). ``source`` names where a :class:`ModelMetadata`
+    was read from, for the error message (default: the path, or "model metadata").
 
     Raises :class:`ModelIntegrityError` when the file is missing, is not the recorded one, or cannot be unpickled.
     """
-    source = "model metadata"
+    source = source or "model metadata"
     if not isinstance(record, ModelMetadata):
         source = str(record)
         record = ModelMetadata.read(record)

@@ -11,6 +11,7 @@ parity: it returns the reason instead, so the export stage records it in model.j
 
 from __future__ import annotations
 
+import hashlib
 import json
 from importlib import metadata
 from typing import Any
@@ -18,10 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lifecycle.artifact import ContractSection, ModelMetadata, OnnxSection
+from lifecycle.config import Export
 from lifecycle.errors import DataError
 from lifecycle.onnx import skl2onnx_patches
 from lifecycle.onnx.parity import check_parity
 from lifecycle.onnx.runtime import META_KEY, describe, plain
+from lifecycle.quality.contract import Contract, numeric_bounds
 from lifecycle.schema import Schema
 
 ONNX_PACKAGES = ("skl2onnx", "onnx", "onnxruntime")
@@ -158,3 +162,38 @@ def export_pipeline(
     report["reason"] = parity.reason
     report["usable"] = parity.passed
     return (model if parity.passed else None), report
+
+
+def package(
+    pipeline: Any,
+    train: ModelMetadata,
+    schema: Schema,
+    X: pd.DataFrame,
+    cfg: Export,
+    *,
+    contract: Contract | None = None,
+    onnx_file: str = "model.onnx",
+) -> tuple[bytes | None, ModelMetadata]:
+    """The export stage's work, without I/O: :func:`export_pipeline` on ``X`` (raw feature columns of the test
+    split, shape (n, features)) with the ``export.*`` thresholds, and model.json's record = ``train`` plus the
+    ``onnx`` section (named ``onnx_file``, with the graph's sha256 and size when usable) and, with ``contract``,
+    the ``contract`` section (its numeric bounds on the features, which the server enforces).
+
+    Returns ``(onnx bytes or None, record)``. Raises :class:`DataError` when ``train`` already has an ``onnx`` or
+    ``contract`` section (it is not train's record) or ``X`` has no rows.
+    """
+    for key in ("onnx", "contract"):
+        if getattr(train, key) is not None:
+            raise DataError(f"the train metadata already has a key {key!r}; only export writes it into model.json")
+    model, report = export_pipeline(
+        pipeline, schema, X, enabled=cfg.enabled, opset=cfg.opset,
+        max_abs_diff=cfg.max_abs_diff, min_label_agreement=cfg.min_label_agreement,
+    )  # fmt: skip
+    digest = hashlib.sha256(model).hexdigest() if model else None
+    onnx = OnnxSection(file=onnx_file, sha256=digest, bytes=len(model or b""), **report)
+    limits = None
+    if contract is not None:
+        limits = ContractSection(
+            file=contract.path, dataset=contract.dataset, limits=numeric_bounds(contract, schema.numeric)
+        )
+    return model, train.model_copy(update={"onnx": onnx, "contract": limits})

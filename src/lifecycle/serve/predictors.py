@@ -1,15 +1,18 @@
-"""Prediction engines behind one small protocol, and loading a model the server may trust.
+"""Prediction engines behind one small protocol, and the served model that holds them.
 
 ``Predictor.predict(records)`` takes validated records (dicts: feature -> number/str/None) and returns
-``(labels or values, class probabilities or None)`` as numpy arrays in scikit-learn's form. Two engines:
+``(y_pred, class probabilities or None)`` as numpy arrays in scikit-learn's form. Two engines:
 
-- :class:`SklearnPredictor` (always available): the fitted ``Pipeline`` from model.joblib, with ``n_jobs=1``;
-- :class:`OnnxEngine`: ``lifecycle.onnx.runtime.OnnxPredictor`` on model.onnx, only when model.json says its parity
-  check passed and the file's sha256 matches (``lifecycle.onnx.runtime.load_predictor``); tensors come straight from the dicts.
+- :class:`SklearnPredictor` (always available): the fitted ``Pipeline`` from model.joblib, with ``n_jobs=1``,
+  predicting through :func:`lifecycle.artifact.predict` (the one predict path of the project);
+- :class:`OnnxEngine`: ``lifecycle.onnx.runtime.OnnxPredictor`` on model.onnx, only when the model's metadata says
+  its parity check passed and the file's sha256 matches (``lifecycle.onnx.runtime.load_predictor``); tensors come straight
+  from the dicts.
 
-:func:`load_model` checks the model file's sha256 against model.json before anything is unpickled and refuses a
-mismatch with :class:`ModelIntegrityError`; :class:`ServedModel` picks the engine per request size
-(``SERVE_ENGINE=auto``: ONNX up to ``SERVE_ONNX_MAX_ROWS`` rows, scikit-learn above).
+:func:`load_served_model` loads the pipeline through :func:`lifecycle.artifact.load_model` (sha256 checked against
+model.json before anything is unpickled; a mismatch raises :class:`lifecycle.artifact.ModelIntegrityError`), and
+:class:`ServedModel` picks the engine per request size (``SERVE_ENGINE=auto``: ONNX up to ``SERVE_ONNX_MAX_ROWS``
+rows, scikit-learn above).
 """
 
 from __future__ import annotations
@@ -20,20 +23,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-import joblib
 import numpy as np
 import pandas as pd
 
-from lifecycle.errors import DataError
-from lifecycle.io import read_json, sha256_file
+from lifecycle import artifact
+from lifecycle.artifact import ModelMetadata
 from lifecycle.schema import Schema
 
 log = logging.getLogger(__name__)
 Record = Mapping[str, Any]
-
-
-class ModelIntegrityError(DataError):
-    """The model file is missing, unreadable, or not the one its model.json describes: the server must not start."""
 
 
 @runtime_checkable
@@ -43,7 +41,7 @@ class Predictor(Protocol):
     engine: str  # "sklearn" | "onnx"
 
     def predict(self, records: Sequence[Record]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Validated records -> (labels or predictions, shape (n,); probabilities, shape (n, classes) or None)."""
+        """Validated records -> (y_pred, shape (n,); probabilities, shape (n, classes) or None)."""
         ...
 
 
@@ -57,9 +55,10 @@ class SklearnPredictor:
         self.task = schema.task
         self.numeric, self.categorical = schema.numeric, schema.categorical
         self.columns = schema.features
-        self.classification = schema.task == "classification" and hasattr(pipeline, "predict_proba")
 
     def frame(self, records: Sequence[Record]) -> pd.DataFrame:
+        """The raw feature columns, typed once (float64 with NaN for missing numbers; object with NaN for missing
+        categories): cheaper than letting pandas infer the dtypes of a list of dicts on every request."""
         data: dict[str, Any] = {}
         for name in self.numeric:
             data[name] = np.array([r[name] for r in records], dtype=np.float64)  # None -> nan
@@ -70,11 +69,8 @@ class SklearnPredictor:
         return pd.DataFrame(data, columns=self.columns, copy=False)
 
     def predict(self, records: Sequence[Record]) -> tuple[np.ndarray, np.ndarray | None]:
-        X = self.frame(records)
-        if not self.classification:
-            return np.asarray(self.pipeline.predict(X), dtype=np.float64), None
-        proba = self.pipeline.predict_proba(X)
-        return np.asarray(self.pipeline.classes_)[proba.argmax(axis=1)], proba
+        """See :class:`Predictor`; the prediction is :func:`lifecycle.artifact.predict`'s."""
+        return artifact.predict(self.pipeline, self.frame(records), self.task)
 
 
 class OnnxEngine:
@@ -86,6 +82,7 @@ class OnnxEngine:
         self.predictor = predictor
 
     def predict(self, records: Sequence[Record]) -> tuple[np.ndarray, np.ndarray | None]:
+        """See :class:`Predictor`."""
         if len(records) == 1:
             return self.predictor.run_one(records[0])
         return self.predictor.run(records)
@@ -124,7 +121,7 @@ class ServedModel:
     version: str
     role: str  # champion | challenger
     schema: Schema
-    meta: dict[str, Any]
+    meta: ModelMetadata
     sklearn: SklearnPredictor
     onnx: Predictor | None = None
     onnx_max_rows: int = 1000
@@ -132,58 +129,28 @@ class ServedModel:
 
     @property
     def classes(self) -> list[Any]:
+        """The classifier's classes as plain values, in ``classes_`` order; [] for regression."""
         if self.schema.task != "classification":
             return []
-        return [c.item() if hasattr(c, "item") else c for c in self.sklearn.pipeline.classes_]
+        return artifact.model_classes(self.sklearn.pipeline)
 
     @property
     def engine(self) -> str:
+        """The engine small requests get: ``onnx`` when usable, else ``sklearn``."""
         return "onnx" if self.onnx is not None else "sklearn"
 
     def predictor(self, rows: int) -> Predictor:
+        """The engine for a request of ``rows`` rows."""
         if self.onnx is not None and rows <= self.onnx_max_rows:
             return self.onnx
         return self.sklearn
 
 
-def read_meta(meta_path: Path) -> dict[str, Any]:
-    if not meta_path.exists():
-        raise ModelIntegrityError(
-            f"{meta_path}: model card not found; run `dvc repro` (or `dvc pull`), or set SERVE_META_PATH"
-        )
-    try:
-        meta = read_json(meta_path)
-    except Exception as exc:
-        raise ModelIntegrityError(f"{meta_path}: not readable JSON ({exc}); rerun `dvc repro`") from exc
-    for key in ("model", "schema"):
-        if not isinstance(meta.get(key), dict):
-            raise ModelIntegrityError(
-                f"{meta_path}: no {key!r} section; it is not a model.json written by train/export"
-            )
-    if not isinstance(meta["model"].get("sha256"), str):
-        raise ModelIntegrityError(f"{meta_path}: no model.sha256; rerun `dvc repro train`")
-    return meta
-
-
-def verify(model_path: Path, meta: Mapping[str, Any], meta_path: Path) -> str:
-    """The model file's sha256, after checking it is the one model.json describes (else ModelIntegrityError)."""
-    if not model_path.exists():
-        raise ModelIntegrityError(f"{model_path}: model file not found; run `dvc pull` or `dvc repro`")
-    expected = meta["model"]["sha256"]
-    actual = sha256_file(model_path)
-    if actual != expected:
-        raise ModelIntegrityError(
-            f"refusing to serve {model_path}: its sha256 {actual[:12]}... does not match {meta_path} "
-            f"(model.sha256 {expected[:12]}...); the model and its card come from different runs. "
-            "Restore both with `dvc checkout` / `dvc pull`, or rerun `dvc repro`"
-        )
-    return actual
-
-
-def load_model(
+def load_served_model(
     model_path: Path,
-    meta_path: Path,
+    meta: ModelMetadata,
     *,
+    meta_path: Path,
     onnx_path: Path | None,
     engine: str,
     name: str,
@@ -191,20 +158,20 @@ def load_model(
     version: str | None = None,
     onnx_max_rows: int = 1000,
     onnx_threads: int = 1,
-    meta: dict[str, Any] | None = None,
     probe: Sequence[Record] = (),
 ) -> ServedModel:
-    """Verify and load one model; choose its engines (``engine``: auto | onnx | sklearn) and say why."""
-    meta = read_meta(meta_path) if meta is None else meta
-    digest = verify(model_path, meta, meta_path)
-    schema = Schema.from_dict(meta["schema"])
-    try:
-        pipeline = single_threaded(joblib.load(model_path))
-    except Exception as exc:
-        raise ModelIntegrityError(f"{model_path}: cannot be loaded ({type(exc).__name__}: {exc})") from exc
+    """Verify and load one model (``meta`` read from ``meta_path``), choose its engines (``engine``: auto | onnx |
+    sklearn) and say why; ``version`` defaults to the first 12 hex digits of the model's sha256.
+
+    ``probe`` records are predicted by both engines at startup (:func:`self_check`); ONNX is dropped when it
+    disagrees. Raises :class:`lifecycle.artifact.ModelIntegrityError` when the model file is missing, is not the
+    one ``meta`` describes, or cannot be unpickled.
+    """
+    pipeline = single_threaded(artifact.load_model(model_path, meta, source=str(meta_path)))
+    schema = meta.training_schema
     served = ServedModel(
         name=name,
-        version=version or digest[:12],
+        version=version or meta.version,
         role=role,
         schema=schema,
         meta=meta,
@@ -227,7 +194,7 @@ def load_model(
         "%s model %s (%s, %s) loaded from %s; engine %s%s",
         role,
         served.version,
-        meta["model"].get("family", "?"),
+        meta.model.family,
         schema.task,
         model_path,
         served.engine,
@@ -240,7 +207,7 @@ def self_check(onnx: Predictor, sklearn: Predictor, records: Sequence[Record], t
     """Run both engines on ``records`` (one at a time and together); "" when ONNX agrees, else why not.
 
     Parity was proven at export time; this catches what can differ at serving time (another onnxruntime, a graph
-    and a ``lifecycle.onnx.runtime`` from different versions).
+    and a ``lifecycle.onnx.runtime`` from different versions). ``tolerance`` is the largest absolute probability difference.
     """
     try:
         for batch in [*([r] for r in records), list(records)]:
@@ -258,7 +225,7 @@ def self_check(onnx: Predictor, sklearn: Predictor, records: Sequence[Record], t
 
 
 def _load_onnx(
-    meta: Mapping[str, Any], onnx_path: Path | None, schema: Schema, threads: int
+    meta: ModelMetadata, onnx_path: Path | None, schema: Schema, threads: int
 ) -> tuple[Predictor | None, str]:
     try:
         from lifecycle.onnx.runtime import load_predictor
@@ -266,5 +233,5 @@ def _load_onnx(
         return None, f"lifecycle.onnx.runtime cannot be imported ({exc})"
     if onnx_path is None:
         return None, "no ONNX path configured"
-    predictor, why = load_predictor(meta, onnx_path, schema, threads=threads)
+    predictor, why = load_predictor(meta.to_dict(), onnx_path, schema, threads=threads)
     return (OnnxEngine(predictor), "") if predictor is not None else (None, why)

@@ -5,7 +5,12 @@ entry is dropped and counted). A writer thread turns the waiting entries into on
 current file as a row group, in batches (``flush_rows`` rows or ``flush_seconds`` after the first waiting one). A
 file is written as ``.inprogress-<name>.parquet`` (hidden: pyarrow and pandas skip files starting with ``.``) and
 renamed to ``<name>.parquet`` when closed, after ``rotate_rows`` rows or ``rotate_seconds`` or at shutdown; so
-``pandas.read_parquet(directory)`` reads exactly the complete files. Format: docs/serving.md.
+``pandas.read_parquet(directory)`` and :func:`lifecycle.predictions.read_records` read exactly the complete files.
+
+The rows are the project's one prediction record, :func:`lifecycle.predictions.arrow_schema` with ``kind="log"``:
+the request header (time, request id, endpoint, model, role, served, engine, row), then the record the batch scorer
+writes too (identifiers, datetimes as naive UTC ``timestamp[ns]``, features, ``prediction``, ``proba_<class>``,
+``model_version``). Format: docs/serving.md.
 
 Why Parquet and not JSON lines: formatting floats as text cost ~50 us per row (a 1000-row request spent more
 time being logged than being validated); building Arrow columns costs ~2 us per row.
@@ -25,26 +30,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lifecycle import predictions
+from lifecycle.predictions import PREDICTION, ROW_NUMBER, VERSION
 from lifecycle.schema import Schema
 
 log = logging.getLogger(__name__)
 SUFFIX = ".parquet"
 HIDDEN = ".inprogress-"
-HEADER = (
-    ("time", pa.timestamp("us", tz="UTC")),
-    ("request_id", pa.string()),
-    ("endpoint", pa.string()),
-    ("model_name", pa.string()),
-    ("model_version", pa.string()),
-    ("model_role", pa.string()),
-    ("served", pa.bool_()),
-    ("engine", pa.string()),
-    ("row", pa.int32()),
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,34 +60,15 @@ class Entry:
     classes: Sequence[Any]
 
 
-def _label_type(schema: Schema, classes: Sequence[Any]) -> pa.DataType:
-    if schema.task != "classification":
-        return pa.float64()
-    if classes and all(isinstance(c, int | np.integer) and not isinstance(c, bool) for c in classes):
-        return pa.int64()
-    return pa.string()
-
-
-def arrow_schema(schema: Schema, classes: Sequence[Any]) -> pa.Schema:
-    """Header, the request's columns (ids and timestamps as text, numbers float64, categories text), prediction,
-    and one ``proba_<class>`` per class (classification)."""
-    fields = [pa.field(name, kind) for name, kind in HEADER]
-    for c in schema.columns:
-        if c.role == "numeric":
-            fields.append(pa.field(c.name, pa.float64()))
-        elif c.role in ("categorical", "identifier", "datetime"):
-            fields.append(pa.field(c.name, pa.string()))
-    fields.append(pa.field("prediction", _label_type(schema, classes)))
-    fields += [pa.field(f"proba_{c}", pa.float64()) for c in classes]
-    return pa.schema(fields)
-
-
 def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
-    return str(value)
+    return None if value is None else str(value)
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A request's datetime as naive UTC (the record's ``timestamp[ns]``): aware values converted, naive ones kept."""
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 class PredictionLog:
@@ -113,10 +89,12 @@ class PredictionLog:
         on_error: Callable[[], None] | None = None,
     ) -> None:
         self.directory = Path(directory)
-        self.schema = arrow_schema(schema, classes)
-        self.numeric = set(schema.numeric)
-        self.inputs = [c.name for c in schema.columns if c.role in ("numeric", "categorical", "identifier", "datetime")]
-        self.classes = [str(c) for c in classes]
+        self.schema = predictions.arrow_schema(schema, classes, kind="log")
+        self.numeric = schema.numeric
+        self.text = [*schema.identifiers, *schema.categorical]
+        self.datetimes = schema.datetimes
+        self.row_number = not schema.identifiers  # no identifier column: the record's id is the row's position
+        self.classes = [str(c) for c in classes] if schema.task == "classification" else []
         self.flush_rows, self.flush_seconds = flush_rows, flush_seconds
         self.rotate_rows, self.rotate_seconds = rotate_rows, rotate_seconds
         self.queue: queue.Queue[Entry | None] = queue.Queue(maxsize=queue_size)
@@ -132,6 +110,7 @@ class PredictionLog:
 
     # ----------------------------------------------------------------------------------------- request side
     def start(self) -> None:
+        """Create the directory and start the writer thread; ``OSError`` naming the setting when not writable."""
         self.directory.mkdir(parents=True, exist_ok=True)
         probe = self.directory / f"{HIDDEN}write-test-{os.getpid()}"
         try:
@@ -165,27 +144,32 @@ class PredictionLog:
 
     # ----------------------------------------------------------------------------------------- writer side
     def table(self, entries: Sequence[Entry]) -> pa.Table:
-        """The Arrow table of ``entries`` (one row per predicted row)."""
+        """The Arrow table of ``entries`` (one row per predicted row), in :attr:`schema`."""
         columns: dict[str, list[Any]] = {name: [] for name in self.schema.names}
         for e in entries:
             n = len(e.records)
             stamp = dt.datetime.fromtimestamp(e.time, dt.UTC)
             for name, value in (
                 ("time", stamp), ("request_id", e.request_id), ("endpoint", e.endpoint),
-                ("model_name", e.model_name), ("model_version", e.model_version), ("model_role", e.model_role),
-                ("served", e.served), ("engine", e.engine),
+                ("model_name", e.model_name), ("model_role", e.model_role), ("served", e.served),
+                ("engine", e.engine), (VERSION, e.model_version),
             ):  # fmt: skip
                 columns[name].extend([value] * n)
             columns["row"].extend(range(n))
-            for name in self.inputs:
-                values = [r.get(name) for r in e.records]
-                columns[name].extend(values if name in self.numeric else map(_text, values))
-            columns["prediction"].extend(e.labels.tolist())
+            if self.row_number:
+                columns[ROW_NUMBER].extend(range(n))
+            for name in self.numeric:
+                columns[name].extend([r.get(name) for r in e.records])
+            for name in self.text:
+                columns[name].extend([_text(r.get(name)) for r in e.records])
+            for name in self.datetimes:
+                columns[name].extend([_utc(r.get(name)) for r in e.records])
+            columns[PREDICTION].extend(e.labels.tolist())
             proba = e.probabilities
             index = {str(c): i for i, c in enumerate(e.classes)}
             for c in self.classes:
                 i = index.get(c)
-                columns[f"proba_{c}"].extend(
+                columns[predictions.proba_column(c)].extend(
                     proba[:, i].tolist() if proba is not None and i is not None else [None] * n
                 )
         return pa.Table.from_pydict(columns, schema=self.schema)
@@ -257,12 +241,3 @@ class PredictionLog:
             if self.on_error is not None:
                 self.on_error()
         self._writer = None
-
-
-def read_prediction_log(directory: str | Path) -> pd.DataFrame:
-    """Every published row of the log in ``directory`` (files in name order), as one DataFrame; what the
-    monitoring stage reads. Files still being written (hidden ``.inprogress-*``) are left out."""
-    files = sorted(Path(directory).glob(f"predictions-*{SUFFIX}"))
-    if not files:
-        return pd.DataFrame()
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)

@@ -14,19 +14,18 @@ the stage: serving falls back to scikit-learn and says why.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from lifecycle import cli
-from lifecycle.artifact import ContractSection, ModelMetadata, OnnxSection, load_model
+from lifecycle.artifact import ModelMetadata, load_model
 from lifecycle.config import Export, load_params
 from lifecycle.data.readers import read_parquet
 from lifecycle.errors import DataError
 from lifecycle.io import write_bytes
-from lifecycle.onnx.convert import export_pipeline
-from lifecycle.quality.contract import Contract, contract_path, load_contract, numeric_bounds
+from lifecycle.onnx.convert import package
+from lifecycle.quality.contract import Contract, contract_path, load_contract
 from lifecycle.schema import read_schema
 
 log = logging.getLogger(__name__)
@@ -43,12 +42,9 @@ def run(
     *,
     contract: Contract | None = None,
 ) -> ModelMetadata:
-    """Read the inputs, export, write model.onnx and model.json; return model.json's record."""
+    """Read the inputs, :func:`lifecycle.onnx.convert.package` them, write model.onnx and model.json."""
     train = ModelMetadata.read(train_meta_path)
-    for key in ("onnx", "contract"):
-        if getattr(train, key) is not None:
-            raise DataError(f"{train_meta_path}: the train metadata already has a key {key!r}; only export writes it")
-    pipeline = load_model(model_path, train_meta_path)
+    pipeline = load_model(model_path, train, source=str(train_meta_path))
     schema = read_schema(schema_path)
     df = read_parquet(data, "test split")
     if df.empty:
@@ -57,23 +53,17 @@ def run(
     if absent:
         raise DataError(f"{data}: test split lacks feature column(s) {absent}; rerun `dvc repro split`")
     log.info("exporting %s; parity on %d test rows from %s", model_path, len(df), data)
-    model, report = export_pipeline(
-        pipeline, schema, df[schema.features], enabled=cfg.enabled, opset=cfg.opset,
-        max_abs_diff=cfg.max_abs_diff, min_label_agreement=cfg.min_label_agreement,
-    )  # fmt: skip
+    model, record = package(
+        pipeline, train, schema, df[schema.features], cfg, contract=contract, onnx_file=onnx_path.name
+    )
     write_bytes(onnx_path, model or b"")
-    digest = hashlib.sha256(model).hexdigest() if model else None
-    onnx = OnnxSection(file=onnx_path.name, sha256=digest, bytes=len(model or b""), **report)
-    limits = None
-    if contract is not None:
-        bounds = numeric_bounds(contract, schema.numeric)
-        limits = ContractSection(file=contract.path, dataset=contract.dataset, limits=bounds)
-    record = train.model_copy(update={"onnx": onnx, "contract": limits})
     record.write(meta)
     if model is None:
-        log.warning("ONNX not usable (%s): wrote an empty %s; serving will use scikit-learn", onnx.reason, onnx_path)
+        log.warning(
+            "ONNX not usable (%s): wrote an empty %s; serving will use scikit-learn", record.onnx.reason, onnx_path
+        )
     else:
-        log.info("wrote %s (%d bytes); parity %s", onnx_path, len(model), onnx.parity)
+        log.info("wrote %s (%d bytes); parity %s", onnx_path, len(model), record.onnx.parity)
     log.info("wrote %s", meta)
     return record
 

@@ -1,4 +1,4 @@
-"""Fixtures for the API tests: small trained models written the way the pipeline writes them.
+"""Fixtures and helpers for the server tests: small trained models written the way the pipeline writes them.
 
 ``trained_models`` fits a champion (HistGradientBoosting, 30 iterations) and a challenger (logistic regression) on
 3000 simulated telemetry rows with ``lifecycle.modeling.pipeline``'s ``fit`` and ``model_metadata``, and packages each with the
@@ -10,10 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import joblib
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -22,12 +25,12 @@ from threadpoolctl import threadpool_limits
 
 from lifecycle.artifact import save_model
 from lifecycle.data import telemetry
-from lifecycle.io import write_json, write_table
+from lifecycle.io import write_bytes, write_json, write_table
 from lifecycle.modeling.pipeline import fit, model_metadata
+from lifecycle.onnx.convert import package
 from lifecycle.schema import coerce_frame, infer_schema
 from lifecycle.serve.app import create_app
 from lifecycle.serve.settings import Settings
-from lifecycle.stages import export
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,9 +60,11 @@ def _fit(directory: Path, family: str, df: pd.DataFrame, test: pd.DataFrame, sch
     pipeline, metrics = fit(df, schema, params)
     model_path = directory / "model.joblib"
     save_model(pipeline, model_path)
-    model_metadata(model_path, data_path, df, schema, params, metrics).write(directory / "train.json")
+    train = model_metadata(model_path, data_path, df, schema, params, metrics)
     onnx_path, meta_path = directory / "model.onnx", directory / "model.json"
-    export.run(model_path, directory / "train.json", test_path, schema_path, onnx_path, meta_path, params.export)
+    onnx, record = package(pipeline, train, schema, test[schema.features], params.export)
+    write_bytes(onnx_path, onnx or b"")
+    record.write(meta_path)
     return Trained(directory, model_path, meta_path, onnx_path)
 
 
@@ -129,3 +134,48 @@ def make_client(tmp_path: Path, champion: Trained) -> Iterator[Callable[..., Tes
 @pytest.fixture
 def client(make_client: Callable[..., TestClient]) -> TestClient:
     return make_client()
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def copy_model(trained, dest: Path) -> dict[str, Path]:
+    dest.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name in ("model.joblib", "model.json", "model.onnx"):
+        shutil.copy(trained.directory / name, dest / name)
+        out[name] = dest / name
+    return out
+
+
+def settings_for(files: dict[str, Path], **extra) -> Settings:
+    return Settings(
+        model_path=files["model.joblib"], meta_path=files["model.json"], onnx_path=files["model.onnx"], **extra
+    )
+
+
+def expected(champion, records):
+    pipeline = joblib.load(champion.model)
+    features = list(pipeline.feature_names_in_)
+    X = pd.DataFrame([{k: (np.nan if r[k] is None else r[k]) for k in features} for r in records])
+    with threadpool_limits(1):  # HGB's OpenMP threads on a busy machine: 1 is faster
+        return pipeline.predict(X).tolist(), pipeline.predict_proba(X)
+
+
+def assert_rejected(client, response, status, field, rule_part, value=...):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["error_count"] >= 1
+    item = next((e for e in body["errors"] if e["field"] == field), None)
+    assert item is not None, f"no error for {field}: {body}"
+    assert rule_part in item["rule"], item
+    if value is not ...:
+        assert item["value"] == value
+    assert field in body["error"] or body["error_count"] > 1
+    ok = client.post("/predict", json={"records": [client.valid]})  # the server keeps serving
+    assert ok.status_code == 200, ok.text
+
+
+@pytest.fixture
+def bad_client(make_client, records):
+    client = make_client(max_rows=5, max_body_bytes=4096)
+    client.valid = records[0]
+    return client

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lifecycle.serve.predlog import read_prediction_log
+from lifecycle.predictions import read_records
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +79,7 @@ def test_real_server_serves_logs_and_stops(tmp_path, champion, records):
         output, _ = proc.communicate(timeout=30)
     assert proc.returncode in (0, -signal.SIGTERM), output  # uvicorn re-raises the signal after a clean shutdown
     assert "Application shutdown complete" in output
-    assert len(read_prediction_log(tmp_path / "predictions")) == 7
+    assert len(read_records(tmp_path / "predictions")) == 7
 
 
 def test_real_server_refuses_a_tampered_model(tmp_path, champion):
@@ -96,5 +96,5 @@ def test_real_server_refuses_a_tampered_model(tmp_path, champion):
     proc = start(env, tmp_path)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode != 0
-    assert "refusing to serve" in output
+    assert "refusing to load" in output
     assert "does not match" in output

@@ -1,0 +1,1 @@
+"""The API's routers, one per protocol or concern; ``lifecycle.serve.app`` includes them all."""

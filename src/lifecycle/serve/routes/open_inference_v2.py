@@ -1,0 +1,224 @@
+"""Open Inference Protocol (KServe V2): inference, model metadata and readiness, server metadata and health.
+
+``POST /v2/models/<name>[/versions/<v>]/infer`` takes one input tensor per feature column (shape ``[N]`` or
+``[N, 1]``, named like the column; ``BYTES`` for categories, ``FP64``/``FP32``/``INT*`` for numbers), or one
+``[N, features]`` tensor by position; the tensors become records and are validated like ``/predict``'s.
+"""
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from lifecycle.schema import Schema
+from lifecycle.serve.deps import (
+    NamedModel,
+    NamedModelVersion,
+    ServingState,
+    read_body,
+    request_id,
+    served_model,
+    serving,
+)
+from lifecycle.serve.errors import BadRequestError, Where, bad, validate_records
+from lifecycle.serve.predictors import ServedModel
+from lifecycle.serve.schemas import FastJSONResponse, V2Request, V2Response, openapi_body
+from lifecycle.serve.state import State, package_version
+
+router = APIRouter()
+TAGS: list[str] = ["open inference v2"]
+
+
+def flatten(data: list[Any]) -> list[Any]:
+    """V2 tensor data may be flat or nested (row-major); flatten one level at a time."""
+    if not any(isinstance(v, list) for v in data):
+        return data
+    out: list[Any] = []
+    for v in data:
+        out.extend(flatten(v) if isinstance(v, list) else [v])
+    return out
+
+
+def tensors_to_records(body: V2Request, schema: Schema, max_rows: int) -> tuple[list[dict[str, Any]], Where]:
+    """The request's rows as dicts (validated afterwards), and where each value came from in the body.
+
+    Raises :class:`BadRequestError` listing every tensor with an unknown name, a wrong shape or datatype, a row
+    count unlike the others', or a missing feature; also for no rows or more than ``max_rows``.
+    """
+    features = schema.features
+    columns = {c.name: c for c in schema.columns if c.role in ("numeric", "categorical", "identifier", "datetime")}
+    problems: list[dict[str, Any]] = []
+    by_name = {}
+    for i, tensor in enumerate(body.inputs):
+        if tensor.name in by_name:
+            problems.append(bad(["inputs", i, "name"], tensor.name, "duplicate input name"))
+        by_name[tensor.name] = tensor
+    if len(body.inputs) == 1 and body.inputs[0].name not in columns:  # one [N, features] tensor, by position
+        tensor = body.inputs[0]
+        data = flatten(tensor.data)
+        width = len(features)
+        if len(tensor.shape) != 2 or tensor.shape[1] != width or len(data) != tensor.shape[0] * width:
+            rule = (
+                f"one input tensor that is not a column must have shape [N, {width}] (features in this order: "
+                f"{', '.join(features)}) and N*{width} values; got {len(data)} values"
+            )
+            raise BadRequestError([bad(["inputs", 0, "shape"], tensor.shape, rule)])
+        raw = [dict(zip(features, data[r * width : (r + 1) * width], strict=True)) for r in range(tensor.shape[0])]
+        return raw, lambda row, field: ["inputs", tensor.name, row, field] if field else ["inputs", tensor.name, row]
+    n = None
+    values: dict[str, list[Any]] = {}
+    for i, tensor in enumerate(body.inputs):
+        column = columns.get(tensor.name)
+        if column is None:
+            rule = f"unknown input: not a column of the training schema (features: {', '.join(features)})"
+            problems.append(bad(["inputs", i, "name"], tensor.name, rule))
+            continue
+        data = flatten(tensor.data)
+        rows = tensor.shape[0] if tensor.shape else 0
+        if len(tensor.shape) not in (1, 2) or (len(tensor.shape) == 2 and tensor.shape[1] != 1) or len(data) != rows:
+            rule = f"a column tensor has shape [N] or [N, 1] and N values; got {len(data)} values"
+            problems.append(bad(["inputs", tensor.name, "shape"], tensor.shape, rule))
+            continue
+        if column.role == "numeric" and tensor.datatype in ("BYTES", "BOOL"):
+            rule = "numeric feature: use FP64, FP32 or an INT datatype"
+            problems.append(bad(["inputs", tensor.name, "datatype"], tensor.datatype, rule))
+        elif column.role == "categorical" and tensor.datatype != "BYTES":
+            rule = "categorical feature: use BYTES (the category as text)"
+            problems.append(bad(["inputs", tensor.name, "datatype"], tensor.datatype, rule))
+        if n is not None and rows != n:
+            rule = f"every input must have the same number of rows ({n})"
+            problems.append(bad(["inputs", tensor.name, "shape"], tensor.shape, rule))
+        n = rows if n is None else n
+        values[tensor.name] = data
+    for name in features:
+        if name not in values and name not in by_name:
+            rule = "required: every feature needs an input tensor named like it"
+            problems.append(bad(["inputs", name], None, rule, "missing"))
+    if problems:
+        raise BadRequestError(problems)
+    if not n:
+        raise BadRequestError([bad(["inputs"], None, "no rows: the input tensors have shape [0]")])
+    if n > max_rows:
+        rule = f"too many rows: at most {max_rows} per request (SERVE_MAX_ROWS)"
+        raise BadRequestError([bad(["inputs"], n, rule, "too_long")])
+    names = list(values)
+    raw = [dict(zip(names, row, strict=True)) for row in zip(*(values[k] for k in names), strict=True)]
+    return raw, lambda row, field: ["inputs", field, "data", row] if field else ["inputs", "data", row]
+
+
+async def infer(request: Request, name: str, version: str | None) -> FastJSONResponse:
+    """Check the model's name (and version), validate the tensors as records, predict, and answer with
+    ``label``/``prediction`` and ``probabilities``."""
+    state = serving(request)
+    served_model(state, name, version)  # 404 for another name or a version not served, before the body is read
+    body: V2Request = await read_body(request, V2Request)
+    raw, where = tensors_to_records(body, state.schema, state.settings.max_rows)
+    records = validate_records(state.models.records, raw, where)
+    rid = body.id or request_id(request)
+    model, engine, labels, proba = await state.predict(records, "/v2/models/infer", rid)
+    n = len(records)
+    classification = state.schema.task == "classification"
+    label_type = "FP64" if not classification else ("INT64" if labels.dtype.kind in "iu" else "BYTES")
+    outputs = [
+        {
+            "name": "label" if classification else "prediction",
+            "shape": [n],
+            "datatype": label_type,
+            "data": labels.tolist(),
+        }
+    ]
+    if proba is not None:
+        outputs.append(
+            {
+                "name": "probabilities",
+                "shape": [n, proba.shape[1]],
+                "datatype": "FP64",
+                "data": proba.ravel().tolist(),
+                "parameters": {"classes": model.classes},
+            }
+        )
+    if body.outputs:
+        wanted = [o.name for o in body.outputs]
+        known = {o["name"] for o in outputs}
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            raise BadRequestError([bad(["outputs"], unknown, f"unknown output; this model has {sorted(known)}")])
+        outputs = [o for o in outputs if o["name"] in wanted]
+    return FastJSONResponse(
+        {
+            "model_name": model.name,
+            "model_version": model.version,
+            "id": rid,
+            "parameters": {"model_role": model.role, "engine": engine},
+            "outputs": outputs,
+        }
+    )
+
+
+def model_metadata(name: str, model: ServedModel, state: State) -> dict[str, Any]:
+    """V2 model metadata: one input per feature (``FP64`` or ``BYTES``, shape ``[-1, 1]``), the outputs, the
+    versions served (champion, challenger) and the platform of the champion's engine."""
+    columns = {c.name: c for c in state.schema.columns}
+    inputs = [
+        {"name": c, "datatype": "FP64" if columns[c].role == "numeric" else "BYTES", "shape": [-1, 1]}
+        for c in state.schema.features
+    ]
+    if state.schema.task == "classification":
+        label_type = "INT64" if all(isinstance(c, int) for c in model.classes) else "BYTES"
+        outputs = [
+            {"name": "label", "datatype": label_type, "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(model.classes)]},
+        ]
+    else:
+        outputs = [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
+    versions = [m.version for m in (state.champion, state.challenger) if m]
+    platform = "onnxruntime_onnx" if model.engine == "onnx" else "sklearn"
+    return {"name": name, "versions": versions, "platform": platform, "inputs": inputs, "outputs": outputs}
+
+
+# --------------------------------------------------------------------------------------------- routes
+@router.post("/v2/models/{name}/infer", response_model=V2Response, tags=TAGS, openapi_extra=openapi_body("V2Request"))
+async def v2_infer_latest(name: str, request: Request) -> Any:
+    """Open Inference Protocol: one input tensor per feature column (shape [N] or [N, 1], named like the
+    column; BYTES for categories, FP64/FP32/INT for numbers), or one [N, features] tensor by position."""
+    return await infer(request, name, None)
+
+
+@router.post(
+    "/v2/models/{name}/versions/{version}/infer",
+    response_model=V2Response,
+    tags=TAGS,
+    openapi_extra=openapi_body("V2Request"),
+)
+async def v2_infer_version(name: str, version: str, request: Request) -> Any:
+    return await infer(request, name, version)
+
+
+@router.get("/v2/models/{name}", tags=TAGS)
+async def v2_model(name: str, model: NamedModel, state: ServingState) -> dict[str, Any]:
+    return model_metadata(name, model, state)
+
+
+@router.get("/v2/models/{name}/versions/{version}", tags=TAGS)
+async def v2_model_version(name: str, model: NamedModelVersion, state: ServingState) -> dict[str, Any]:
+    return model_metadata(name, model, state)
+
+
+@router.get("/v2/models/{name}/ready", tags=TAGS)
+async def v2_model_ready(model: NamedModel, state: ServingState) -> JSONResponse:
+    return JSONResponse({"name": model.name, "ready": state.ready}, status_code=200 if state.ready else 503)
+
+
+@router.get("/v2", tags=TAGS)
+async def v2_server() -> dict[str, Any]:
+    return {"name": "lifecycle", "version": package_version(), "extensions": []}
+
+
+@router.get("/v2/health/live", tags=["health"])
+async def v2_live() -> dict[str, bool]:
+    return {"live": True}
+
+
+@router.get("/v2/health/ready", tags=["health"])
+async def v2_ready(state: ServingState) -> JSONResponse:
+    return JSONResponse({"ready": state.ready}, status_code=200 if state.ready else 503)
