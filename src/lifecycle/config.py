@@ -199,6 +199,30 @@ class Promote:
     strict: bool  # true: a reject makes the stage exit non-zero (`dvc repro` stops)
 
 
+@dataclasses.dataclass(frozen=True)
+class Kfp:
+    """The Kubeflow pipeline compiled from dvc.yaml (lifecycle.kfp, docs/kubeflow.md). Not read by any DVC stage.
+
+    The per-task maps (``env`` aside) are keyed by task name (a dvc.yaml stage, ``register``, ``deploy`` or
+    ``notify``) or ``default``; lifecycle.kfp checks their keys and value types."""
+
+    pipeline_name: str
+    image: str  # the project's image (deploy/Dockerfile) that every component runs in
+    pipeline_root: str  # where KFP stores every task's artifacts: an s3:// URI (MinIO in a cluster)
+    inputs_uri: str  # prefix of the inputs no stage writes (contracts, incoming batches, ...): <inputs_uri>/<path>
+    registry_uri: str  # register writes <registry_uri>/<version>/ and <registry_uri>/champion.json
+    namespace: str  # where deploy applies the KServe InferenceService
+    s3_secret: str | None  # Kubernetes Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (kfp-kubernetes)
+    s3_endpoint_url: str | None  # AWS_ENDPOINT_URL of every task (MinIO); null = AWS S3
+    env: dict[str, str]  # environment of every task
+    cpu_limit: dict[str, str]  # e.g. {default: "1", train: "2"}
+    memory_limit: dict[str, str]  # e.g. {default: 2G, train: 4G}
+    retries: dict[str, int]
+    timeout_seconds: dict[str, int]  # the pod's activeDeadlineSeconds
+    caching: dict[str, bool]
+    katib_parallel_trials: int  # the Katib Experiment generated from train.search_space
+
+
 # A new section: declare its frozen dataclass above, add a field here, add the section to params.yaml.
 @dataclasses.dataclass(frozen=True)
 class Params:
@@ -216,6 +240,7 @@ class Params:
     monitor: Monitor
     notify: Notify
     promote: Promote
+    kfp: Kfp
 
 
 def sections() -> dict[str, type]:

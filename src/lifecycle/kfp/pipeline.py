@@ -1,0 +1,285 @@
+"""The Kubeflow pipeline (KFP v2) built from dvc.yaml and params.yaml, and its compilation to YAML.
+
+    from lifecycle.kfp.pipeline import build_pipeline, compile_pipeline
+    compile_pipeline(".", "deploy/kfp/pipeline.yaml")
+
+Shape (docs/kubeflow.md has the table of stages, components and artifacts)::
+
+    ExitHandler(notify)                       the webhook hears every outcome (succeeded, failed, canceled)
+      importer per external input             data/contracts, data/incoming, models/champion.json, ... by URI
+      one component per dvc.yaml stage        ingest -> validate -> split -> train -> ... -> promote
+      If(promote's decision == "promote")     the promotion gate
+        register -> deploy                    registry folder + champion record; the KServe InferenceService
+
+Every stage component is a lightweight Python component generated from its dvc.yaml entry: its inputs and
+outputs are the stage's deps and outs (as Dataset / Model / Metrics / HTML / Markdown / Artifact), its params
+are the params.yaml sections the stage declares (pipeline parameters, JSON objects, defaulting to params.yaml),
+and its body calls :func:`lifecycle.kfp.runtime.run_stage`, which runs the stage's own ``cmd``. Components run
+in ``kfp.image`` (deploy/Dockerfile) with ``install_kfp_package=False``: the image has kfp (the ``kfp`` dependency
+group, a default group). Per-task CPU and memory limits, retries, timeout, caching and environment come from the
+``kfp`` section; the S3 credentials from the Kubernetes Secret ``kfp.s3_secret`` (kfp-kubernetes).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import linecache
+import logging
+import pprint
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kfp import compiler, dsl, kubernetes
+from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Metrics, Model, Output
+
+from lifecycle.config import Kfp, parse_params
+from lifecycle.kfp.components import deploy, notify, register
+from lifecycle.kfp.spec import ArtifactSpec, KfpSpecError, ProjectSpec, StageSpec, identifier, load_project, sections_of
+
+log = logging.getLogger(__name__)
+ARTIFACT_CLASSES: dict[str, type[Artifact]] = {
+    "Dataset": Dataset,
+    "Model": Model,
+    "Metrics": Metrics,
+    "HTML": HTML,
+    "Markdown": Markdown,
+    "Artifact": Artifact,
+}
+GATE = ("promotion", "decision", "promote")  # paths key of the decision file, its JSON key, the value that promotes
+REGISTERED = ("model", "model_meta", "onnx")  # paths keys of the files a registered version holds
+CHAMPION = "champion"  # paths key of the champion record, read from <registry_uri>/champion.json by default
+EXTRA_TASKS = ("register", "deploy", "notify")
+INFERENCE_SERVICE = "deploy/kserve/inferenceservice.yaml"
+S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+TASK_MAPS = {"cpu_limit": str, "memory_limit": str, "retries": int, "timeout_seconds": int, "caching": bool}
+
+
+# --------------------------------------------------------------------------------------------- stage components
+def stage_spec(stage: StageSpec, project: ProjectSpec, returns: tuple[str, str] | None) -> dict[str, Any]:
+    """What :func:`lifecycle.kfp.runtime.run_stage` needs for ``stage``, as plain data baked into the component:
+    the params.yaml sections the stage does not receive as parameters are compile-time constants (the stage does
+    not read them, as dvc.yaml declares)."""
+    spec: dict[str, Any] = {
+        "stage": stage.name,
+        "cmd": list(stage.cmd),
+        "sections": {f"params_{s}": s for s in stage.sections},
+        "inputs": {a: project.artifacts[a].path for a in stage.inputs},
+        "outputs": {a: {"path": project.artifacts[a].path, "kind": project.artifacts[a].kind} for a in stage.outputs},
+        "params": {k: v for k, v in project.params.items() if k not in stage.sections},
+    }
+    if returns:
+        spec["returns"] = {"output": returns[0], "key": returns[1]}
+    return spec
+
+
+def stage_source(stage: StageSpec, project: ProjectSpec, returns: tuple[str, str] | None = None) -> str:
+    """The Python source of ``stage``'s component function (KFP ships the source into the container)."""
+    fname = identifier(stage.name)
+    args: list[str] = [f"params_{s}: str" for s in stage.sections]
+    docs: list[str] = [f"params_{s}: params.yaml section {s} (JSON)" for s in stage.sections]
+    for name in stage.inputs:
+        art = project.artifacts[name]
+        args.append(f"{name}: Input[{art.kind}]")
+        docs.append(f"{name}: {art.path} ({f'from {art.producer}' if art.producer else 'imported'})")
+    for name in stage.outputs:
+        art = project.artifacts[name]
+        args.append(f"{name}: Output[{art.kind}]")
+        docs.append(f"{name}: {art.path}")
+    literal = pprint.pformat(stage_spec(stage, project, returns), width=110, sort_dicts=False)
+    doc = "\n".join(
+        [f'"""dvc.yaml stage {stage.name}: runs its cmd (generated by lifecycle.kfp from dvc.yaml).', "", "Args:"]
+        + [f"    {d}" for d in docs]
+        + ['"""']
+    )
+    body = "\n".join(
+        [
+            doc,
+            "from lifecycle.cli import setup_logging",
+            "from lifecycle.kfp.runtime import run_stage",
+            "",
+            "setup_logging()",
+            "return run_stage(",
+            textwrap.indent(literal, "    ") + ",",
+            "    locals(),",
+            ")",
+        ]
+    )
+    signature = ",\n".join(f"    {a}" for a in args)
+    return f"def {fname}(\n{signature},\n){' -> str' if returns else ''}:\n{textwrap.indent(body, '    ')}\n"
+
+
+def component_from_source(source: str, name: str, image: str) -> Callable[..., dsl.PipelineTask]:
+    """A lightweight component from generated ``source`` defining function ``name``.
+
+    KFP reads a component's source with :func:`inspect.getsource`; the source is registered in :mod:`linecache`
+    under a pseudo file name first, as IPython does for notebook cells (which KFP supports the same way)."""
+    filename = f"<lifecycle.kfp:{name}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(keepends=True), filename)
+    namespace: dict[str, Any] = {"Input": Input, "Output": Output, **ARTIFACT_CLASSES}
+    exec(compile(source, filename, "exec", dont_inherit=True), namespace)  # our own generated code: see stage_source
+    return _component(namespace[name], image)
+
+
+def _component(func: Callable[..., Any], image: str) -> Callable[..., dsl.PipelineTask]:
+    return dsl.component(func, base_image=image, install_kfp_package=False)
+
+
+# --------------------------------------------------------------------------------------------- the pipeline
+def load(root: str | Path = ".") -> tuple[ProjectSpec, Kfp]:
+    """dvc.yaml + params.yaml of ``root``: the project and its validated ``kfp`` section."""
+    project = load_project(root)
+    params = parse_params(project.params, source=str(Path(root) / "params.yaml"))
+    for name in EXTRA_TASKS:
+        if name in project.stages:
+            raise KfpSpecError(f"dvc.yaml: a stage is named {name!r}, which is the pipeline's own {name} task")
+    tasks = [*project.stages, *EXTRA_TASKS]
+    for key, kind in TASK_MAPS.items():
+        task_map = getattr(params.kfp, key)
+        if "default" not in task_map:
+            raise KfpSpecError(f"params.yaml: kfp.{key}: add a 'default' entry (the value of every other task)")
+        for task, value in task_map.items():
+            if task != "default" and task not in tasks:
+                raise KfpSpecError(f"params.yaml: kfp.{key}.{task}: unknown task; tasks are: {', '.join(tasks)}")
+            if type(value) is not kind:
+                raise KfpSpecError(f"params.yaml: kfp.{key}.{task}: expected {kind.__name__}, got {value!r}")
+    return project, params.kfp
+
+
+def pipeline_parameters(project: ProjectSpec, kfp: Kfp) -> dict[str, tuple[type, Any, str]]:
+    """Pipeline parameter -> (type, default, description), in signature order."""
+    out: dict[str, tuple[type, Any, str]] = {}
+    for section in [*sections_of(list(project.stages.values())), "notify"]:
+        out[section] = (str, json.dumps(project.params[section]), f"params.yaml section {section}, a JSON object")
+    champion_path = project.params["paths"].get(CHAMPION)
+    for art in project.external_inputs():
+        default = f"{kfp.inputs_uri.rstrip('/')}/{art.path}"
+        if art.path == champion_path:
+            default = f"{kfp.registry_uri.rstrip('/')}/champion.json"
+        out[f"{art.name}_uri"] = (str, default, f"URI of {art.path} (read by {_readers(project, art)})")
+    out["registry_uri"] = (str, kfp.registry_uri, "where register writes promoted models and champion.json")
+    out["deploy_namespace"] = (str, kfp.namespace, "namespace of the KServe InferenceService")
+    out["deploy_apply"] = (bool, True, "false: deploy renders the InferenceService without applying it")
+    return out
+
+
+def build_pipeline(root: str | Path = ".") -> Callable[..., Any]:
+    """The KFP pipeline of ``root``'s dvc.yaml and params.yaml (a ``@dsl.pipeline`` graph component)."""
+    root = Path(root)
+    project, kfp = load(root)
+    paths = project.params["paths"]
+    gate = project.artifact_at(paths[GATE[0]])
+    files = {role: project.artifact_at(paths[role]) for role in REGISTERED}
+    template = (root / INFERENCE_SERVICE).read_text(encoding="utf-8")
+    components = {
+        name: component_from_source(
+            stage_source(stage, project, (gate.name, GATE[1]) if gate.producer == name else None),
+            identifier(name),
+            kfp.image,
+        )
+        for name, stage in project.stages.items()
+    }
+    fixed = {f.__name__: _component(f, kfp.image) for f in (register, deploy, notify)}
+    params = pipeline_parameters(project, kfp)
+    names = list(params)
+
+    def body(*args: Any) -> None:
+        values = dict(zip(names, args, strict=True))
+        exit_task = fixed["notify"](notify_params=values["notify"], pipeline_name=kfp.pipeline_name)
+        configure(exit_task, "notify", kfp)
+        with dsl.ExitHandler(exit_task, name="lifecycle"):
+            outputs: dict[str, Any] = {}
+            for art in project.external_inputs():
+                imported = dsl.importer(
+                    artifact_uri=values[f"{art.name}_uri"], artifact_class=ARTIFACT_CLASSES[art.kind], reimport=False
+                )
+                outputs[art.name] = imported.set_display_name(f"import {art.path}").output
+            tasks: dict[str, dsl.PipelineTask] = {}
+            for name, stage in project.stages.items():
+                kwargs = {f"params_{s}": values[s] for s in stage.sections} | {a: outputs[a] for a in stage.inputs}
+                tasks[name] = configure(components[name](**kwargs).set_display_name(name), name, kfp)
+                outputs.update({a: tasks[name].outputs[a] for a in stage.outputs})
+            decision = tasks[gate.producer].outputs["Output"]  # type: ignore[index]
+            with dsl.If(decision == GATE[2], name="promoted"):
+                registered = configure(
+                    fixed["register"](
+                        **{role: outputs[art.name] for role, art in files.items()},
+                        promotion=outputs[gate.name],
+                        registry_uri=values["registry_uri"],
+                    ),
+                    "register",
+                    kfp,
+                )
+                configure(
+                    fixed["deploy"](
+                        registered=registered.outputs["registered"],
+                        inference_service=template,
+                        image=kfp.image,
+                        namespace=values["deploy_namespace"],
+                        apply=values["deploy_apply"],
+                    ),
+                    "deploy",
+                    kfp,
+                )
+
+    body.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [
+            inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=d, annotation=t)
+            for n, (t, d, _) in params.items()
+        ]
+    )
+    body.__name__ = identifier(kfp.pipeline_name)
+    body.__doc__ = "\n".join(
+        [f"The DVC pipeline of dvc.yaml ({', '.join(project.stages)}) as a Kubeflow pipeline.", "", "Args:"]
+        + [f"    {n}: {desc}" for n, (_, _, desc) in params.items()]
+    )
+    description = (
+        "lifecycle: dvc.yaml's stages as components; register and deploy only on promote; notifies on every outcome"
+    )
+    return dsl.pipeline(name=kfp.pipeline_name, description=description, pipeline_root=kfp.pipeline_root)(body)
+
+
+def configure(task: dsl.PipelineTask, name: str, kfp: Kfp) -> dsl.PipelineTask:
+    """Resources, retries, timeout, caching, environment and S3 credentials of ``task`` (the task ``name``: a
+    stage, register, deploy or notify) from the kfp section."""
+
+    def value(key: str) -> Any:
+        task_map = getattr(kfp, key)
+        return task_map.get(name, task_map["default"])
+
+    task.set_cpu_limit(value("cpu_limit")).set_memory_limit(value("memory_limit"))
+    if value("retries") > 0:
+        task.set_retry(num_retries=value("retries"))
+    kubernetes.set_timeout(task, value("timeout_seconds"))
+    task.set_caching_options(enable_caching=value("caching"))
+    for key, env_value in kfp.env.items():
+        task.set_env_variable(key, str(env_value))
+    if kfp.s3_endpoint_url:
+        task.set_env_variable("AWS_ENDPOINT_URL", kfp.s3_endpoint_url)
+    if kfp.s3_secret:
+        kubernetes.use_secret_as_env(task, secret_name=kfp.s3_secret, secret_key_to_env={k: k for k in S3_SECRET_KEYS})
+    return task
+
+
+def compile_pipeline(root: str | Path = ".", out: str | Path = "deploy/kfp/pipeline.yaml") -> Path:
+    """Compile ``root``'s pipeline to ``out`` (KFP v2 IR YAML; offline). Returns ``out``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(pipeline_func=build_pipeline(root), package_path=str(out))
+    log.info("wrote %s", out)
+    return out
+
+
+def _readers(project: ProjectSpec, art: ArtifactSpec) -> str:
+    return ", ".join(s.name for s in project.stages.values() if art.name in s.inputs)
+
+
+def manifest_of(path: str | Path) -> dict[str, Any]:
+    """The first YAML document of a compiled pipeline (its PipelineSpec)."""
+    return next(yaml.safe_load_all(Path(path).read_text(encoding="utf-8")))
+
+
+__all__ = ["build_pipeline", "compile_pipeline", "load", "manifest_of", "pipeline_parameters", "stage_source"]
