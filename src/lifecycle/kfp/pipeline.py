@@ -38,7 +38,17 @@ from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Metrics, Model, Ou
 
 from lifecycle.config import Kfp, parse_params
 from lifecycle.kfp.components import deploy, notify, register
-from lifecycle.kfp.spec import ArtifactSpec, KfpSpecError, ProjectSpec, StageSpec, identifier, load_project, sections_of
+from lifecycle.kfp.spec import (
+    S3_SECRET_KEYS,
+    ArtifactSpec,
+    KfpSpecError,
+    ProjectSpec,
+    StageSpec,
+    identifier,
+    load_project,
+    sections_of,
+    stage_spec,
+)
 
 log = logging.getLogger(__name__)
 ARTIFACT_CLASSES: dict[str, type[Artifact]] = {
@@ -54,28 +64,10 @@ REGISTERED = ("model", "model_meta", "onnx")  # paths keys of the files a regist
 CHAMPION = "champion"  # paths key of the champion record, read from <registry_uri>/champion.json by default
 EXTRA_TASKS = ("register", "deploy", "notify")
 INFERENCE_SERVICE = "deploy/kserve/inferenceservice.yaml"
-S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 TASK_MAPS = {"cpu_limit": str, "memory_limit": str, "retries": int, "timeout_seconds": int, "caching": bool}
 
 
 # --------------------------------------------------------------------------------------------- stage components
-def stage_spec(stage: StageSpec, project: ProjectSpec, returns: tuple[str, str] | None) -> dict[str, Any]:
-    """What :func:`lifecycle.kfp.runtime.run_stage` needs for ``stage``, as plain data baked into the component:
-    the params.yaml sections the stage does not receive as parameters are compile-time constants (the stage does
-    not read them, as dvc.yaml declares)."""
-    spec: dict[str, Any] = {
-        "stage": stage.name,
-        "cmd": list(stage.cmd),
-        "sections": {f"params_{s}": s for s in stage.sections},
-        "inputs": {a: project.artifacts[a].path for a in stage.inputs},
-        "outputs": {a: {"path": project.artifacts[a].path, "kind": project.artifacts[a].kind} for a in stage.outputs},
-        "params": {k: v for k, v in project.params.items() if k not in stage.sections},
-    }
-    if returns:
-        spec["returns"] = {"output": returns[0], "key": returns[1]}
-    return spec
-
-
 def stage_source(stage: StageSpec, project: ProjectSpec, returns: tuple[str, str] | None = None) -> str:
     """The Python source of ``stage``'s component function (KFP ships the source into the container)."""
     fname = identifier(stage.name)

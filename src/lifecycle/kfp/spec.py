@@ -41,6 +41,7 @@ KIND_BY_SUFFIX: dict[str, Kind] = {
     ".html": "HTML",
     ".md": "Markdown",
 }
+S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")  # keys of kfp.s3_secret, as env vars
 _VAR = re.compile(r"\$\{\s*([A-Za-z_][\w.-]*)\s*\}")
 
 
@@ -214,6 +215,23 @@ def command_argv(cmd: str, python: str) -> list[str]:
     return argv
 
 
+def stage_spec(stage: StageSpec, project: ProjectSpec, returns: tuple[str, str] | None) -> dict[str, Any]:
+    """What :func:`lifecycle.kfp.runtime.run_stage` needs for ``stage``, as plain data baked into the component:
+    the params.yaml sections the stage does not receive as parameters are compile-time constants (the stage does
+    not read them, as dvc.yaml declares)."""
+    spec: dict[str, Any] = {
+        "stage": stage.name,
+        "cmd": list(stage.cmd),
+        "sections": {f"params_{s}": s for s in stage.sections},
+        "inputs": {a: project.artifacts[a].path for a in stage.inputs},
+        "outputs": {a: {"path": project.artifacts[a].path, "kind": project.artifacts[a].kind} for a in stage.outputs},
+        "params": {k: v for k, v in project.params.items() if k not in stage.sections},
+    }
+    if returns:
+        spec["returns"] = {"output": returns[0], "key": returns[1]}
+    return spec
+
+
 # --------------------------------------------------------------------------------------------- helpers
 def _norm(path: str) -> str:
     return str(PurePosixPath(path.strip()))
@@ -306,3 +324,20 @@ def sections_of(stages: Sequence[StageSpec]) -> list[str]:
     for stage in stages:
         out += [s for s in stage.sections if s not in out]
     return out
+
+
+def mapping_table(project: ProjectSpec) -> str:
+    """The Markdown table stage -> component -> artifacts of docs/kubeflow.md (a test keeps the page current)."""
+    rows = ["| dvc.yaml stage | component (task) | params sections | input artifacts | output artifacts |"]
+    rows.append("|---|---|---|---|---|")
+
+    def show(name: str) -> str:
+        art = project.artifacts[name]
+        source = f", from {art.producer}" if art.producer else ", imported"
+        return f"`{name}` {art.kind} ({art.path}{source})"
+
+    for stage in project.stages.values():
+        ins = "<br>".join(show(a) for a in stage.inputs)
+        outs = "<br>".join(f"`{a}` {project.artifacts[a].kind} ({project.artifacts[a].path})" for a in stage.outputs)
+        rows.append(f"| {stage.name} | `{identifier(stage.name)}` | {', '.join(stage.sections)} | {ins} | {outs} |")
+    return "\n".join(rows) + "\n"
