@@ -142,6 +142,7 @@ def test_local_run_matches_dvc_repro_and_gates_register_and_deploy(built_repo, t
     assert outcomes(webhook)[1:] == [":information_source: *Kubeflow pipeline lifecycle: succeeded*"]
 
     # 3. a failing stage: retried (kfp.retries), the run fails, and the exit handler says so
+    capfd.readouterr()
     with pytest.raises(RuntimeError, match="validate"):
         runs.run("third", {"validate": {"min_rows": 10**9}})
     captured = capfd.readouterr()

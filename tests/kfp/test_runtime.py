@@ -179,3 +179,37 @@ def test_notify_outcome_reports_failures(webhook):
     assert (
         notify_outcome("SUCCEEDED", "run-8", "", json.dumps({"webhook_url": None, "timeout_seconds": 5}), "x") is False
     )
+
+
+def test_register_writes_to_s3_with_the_environment_the_pipeline_sets(tmp_path, monkeypatch):
+    """The tasks get AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the Secret and AWS_ENDPOINT_URL from
+    kfp.s3_endpoint_url: with just those, register writes to S3 (moto's server on 127.0.0.1)."""
+    import socket
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+        for key, value in {**env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}.items():
+            monkeypatch.setenv(key, value)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="lifecycle-kfp")
+        files, promotion = model_files(tmp_path)
+        version = register_model(files, promotion, "s3://lifecycle-kfp/registry", artifact(tmp_path / "registered"))
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="lifecycle-kfp")["Contents"])
+        assert keys == [
+            f"registry/{version}/model.joblib",
+            f"registry/{version}/model.json",
+            f"registry/{version}/model.onnx",
+            "registry/champion.json",
+        ]
+        champion = json.loads(s3.get_object(Bucket="lifecycle-kfp", Key="registry/champion.json")["Body"].read())
+        assert champion["version"] == version
+    finally:
+        server.stop()
