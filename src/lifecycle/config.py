@@ -403,6 +403,36 @@ class Promote(Section):
         return self
 
 
+class Kfp(Section):
+    """The Kubeflow pipeline compiled from dvc.yaml (lifecycle.kfp, docs/kubeflow.md). Not read by any DVC stage.
+
+    The per-task maps (``env`` aside) are keyed by task name (a dvc.yaml stage, ``register``, ``deploy`` or
+    ``notify``) or ``default``, which every map must have; lifecycle.kfp checks the task names against dvc.yaml."""
+
+    pipeline_name: Text
+    image: Text  # the project's image (deploy/Dockerfile) that every component runs in
+    pipeline_root: Text  # where KFP stores every task's artifacts: an s3:// URI (MinIO in a cluster)
+    inputs_uri: Text  # prefix of the inputs no stage writes (contracts, incoming batches, ...): <inputs_uri>/<path>
+    registry_uri: Text  # register writes <registry_uri>/<version>/ and <registry_uri>/champion.json
+    namespace: Text  # where deploy applies the KServe InferenceService
+    s3_secret: Text | None  # Kubernetes Secret with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (kfp-kubernetes)
+    s3_endpoint_url: Annotated[str, AfterValidator(_http_url)] | None  # AWS_ENDPOINT_URL of every task; null = AWS
+    env: dict[str, str]  # environment of every task
+    cpu_limit: dict[str, Text]  # e.g. {default: "1", train: "2"}
+    memory_limit: dict[str, Text]  # e.g. {default: 2G, train: 4G}
+    retries: dict[str, Annotated[int, within(0)]]
+    timeout_seconds: dict[str, Count]  # the pod's activeDeadlineSeconds
+    caching: dict[str, bool]
+    katib_parallel_trials: Count  # the Katib Experiment generated from train.search_space
+
+    @model_validator(mode="after")
+    def _defaults(self) -> Kfp:
+        for key in ("cpu_limit", "memory_limit", "retries", "timeout_seconds", "caching"):
+            if "default" not in getattr(self, key):
+                _fail("add a 'default' entry (the value of every task not listed)", key)
+        return self
+
+
 # A new section: declare its model above, add a field here, add the section to params.yaml.
 class Params(Section):
     """All of params.yaml, validated: one attribute per top-level section."""
@@ -419,6 +449,7 @@ class Params(Section):
     monitor: Monitor
     notify: Notify
     promote: Promote
+    kfp: Kfp
 
     @model_validator(mode="after")
     def _combinations(self) -> Params:
