@@ -42,7 +42,7 @@ def params_with(**sections: dict) -> dict:
 def write(repo: Path, accuracy: float, log_loss: float, alpha: int) -> None:
     files = {
         "params.yaml": params_with(
-            train={"ridge": {"alpha": alpha}, "model": "ridge"},
+            train={"ridge": {"alpha": alpha}},
             promote={"min": {"accuracy": 0.8}, "max": {"log_loss": 0.5}},
         ),
         "metrics/evaluate/metrics.json": {"accuracy": accuracy, "log_loss": log_loss},

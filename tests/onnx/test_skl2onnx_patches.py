@@ -87,7 +87,12 @@ def test_each_workaround_is_still_needed() -> None:
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     hgb, logistic = proc.stdout.strip().splitlines()
-    assert "Expected an int, got a boolean" in hgb, f"drop the nodes_missing_value_tracks_true cast? {hgb}"
+    from google.protobuf import __version__ as protobuf
+
+    if int(protobuf.split(".")[0]) >= 7:  # protobuf 7 refuses skl2onnx's bool in an int attribute
+        assert "Expected an int, got a boolean" in hgb, f"drop the nodes_missing_value_tracks_true cast? {hgb}"
+    else:  # protobuf 6 (what kfp 2.17 pins) takes the bool: the cast is dormant, the float32 scores still fail
+        assert "does not match expected type (tensor(float))" in hgb, f"is exact_trees still needed? {hgb}"
     assert "Imputer" in logistic and "NOT_IMPLEMENTED" in logistic, f"drop the float64 imputer? {logistic}"
 
 
