@@ -272,7 +272,9 @@ def _copy_from_dvc(version: ModelVersion, path: str, dest: Path, expected_md5: s
                     f"`storage`) has md5 {digest.hexdigest()}, but dvc.lock at the version's commit "
                     f"{version.commit[:12]} records {expected_md5}. Failed check: md5 against dvc.lock (git). The "
                     "store holds other bytes than the registered ones (tampered or corrupt); nothing was loaded. "
-                    "Replace the object with `dvc push` from a clone that has the registered bytes"
+                    f"Delete the object files/md5/{expected_md5[:2]}/{expected_md5[2:]} where it came from (the "
+                    "local DVC cache, else the remote: `dvc push` does not replace an object the remote has), then "
+                    "`dvc push` from a clone that has the registered bytes (docs/security.md)"
                 )
     except LifecycleError:
         dest.unlink(missing_ok=True)  # an unverified file never stays where a loader would look
