@@ -40,7 +40,7 @@ from lifecycle.artifact import model_classes, predict
 from lifecycle.config import Params, Validate
 from lifecycle.data.readers import iter_chunks
 from lifecycle.errors import DataError, GateError
-from lifecycle.io import atomic_path
+from lifecycle.io import PARQUET_WRITE_OPTIONS, atomic_path
 from lifecycle.predictions import (
     PREDICTION,
     REASON,
@@ -265,8 +265,8 @@ def score_batch(
     out_schema = arrow_schema(schema, classes)
     q_schema = arrow_schema(schema, classes, kind="quarantine")
     with atomic_path(out) as tmp_out, atomic_path(quarantine) as tmp_q, contextlib.ExitStack() as stack:
-        writer = stack.enter_context(pq.ParquetWriter(tmp_out, out_schema, compression="zstd"))
-        q_writer = stack.enter_context(pq.ParquetWriter(tmp_q, q_schema, compression="zstd"))
+        writer = stack.enter_context(pq.ParquetWriter(tmp_out, out_schema, **PARQUET_WRITE_OPTIONS))
+        q_writer = stack.enter_context(pq.ParquetWriter(tmp_q, q_schema, **PARQUET_WRITE_OPTIONS))
         for path in files:
             first = True  # the first chunk of a file: columns checked, Great Expectations run
             for raw in iter_chunks(path, chunk_rows, read_options):

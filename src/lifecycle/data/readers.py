@@ -1,8 +1,9 @@
 """Reading tables: CSV/Parquet files, local or ``s3://``, whole or in chunks, with errors a user can act on.
 
 Every error names the file and says what to change: a missing or empty file, a file that does not parse, a CSV
-that parsed into one column because its separator is not the one configured (the message names the right one).
-Writing lives in :mod:`lifecycle.io` (atomic writes).
+that parsed into one column because its separator is not the one configured (the message names the right one), a
+Parquet page whose CRC checksum does not match its bytes. Writing lives in :mod:`lifecycle.io` (atomic writes,
+Parquet with page checksums); every Parquet read here verifies them (``lifecycle.io.PARQUET_READ_OPTIONS``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lifecycle.errors import DataError
-from lifecycle.io import TABLE_SUFFIXES
+from lifecycle.io import PARQUET_READ_OPTIONS, TABLE_SUFFIXES
 
 
 def is_remote(source: str) -> bool:
@@ -48,12 +49,14 @@ def read_table(source: str | Path, read_options: Mapping[str, Any] | None = None
             raise DataError(f"{src}: the file is empty (0 bytes); point ingest.source at a file with data")
     try:
         if suffix == ".parquet":
-            df = pd.read_parquet(src, **options)
+            df = pd.read_parquet(src, **{**PARQUET_READ_OPTIONS, **options})
         else:
             df = pd.read_csv(src, **options)
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{src}: the file has no header and no rows; point ingest.source at a file with data") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError, TypeError) as exc:
+        if is_checksum_error(exc):
+            raise DataError(checksum_message(src, exc, "restore the file from where it came")) from exc
         raise DataError(
             f"{src}: cannot be read as {suffix[1:].upper()} ({type(exc).__name__}: {exc}); "
             "check the file and ingest.read_options (sep, encoding, na_values)"
@@ -79,18 +82,34 @@ def _explain_single_column(src: str, df: pd.DataFrame, options: Mapping[str, Any
         )
 
 
+def is_checksum_error(exc: BaseException) -> bool:
+    """True when ``exc`` is pyarrow's error for a Parquet page whose CRC32 does not match its bytes."""
+    return isinstance(exc, OSError) and "CRC checksum verification failed" in str(exc)
+
+
+def checksum_message(path: str | Path, exc: BaseException, fix: str) -> str:
+    """The message for a Parquet file with a corrupt page: the file, pyarrow's page detail, the cause and ``fix``."""
+    return (
+        f"{path}: a data page fails its CRC checksum ({exc}): the file's bytes changed after it was written (disk, "
+        f"memory or copy corruption), so its values cannot be trusted; {fix}"
+    )
+
+
 def read_parquet(path: str | Path, what: str = "input", *, producer: str = "dvc repro") -> pd.DataFrame:
     """Read a Parquet file written by an earlier stage.
 
     Raises :class:`DataError` naming the file, ``what`` it is and the command that makes it (``producer``) when it
-    is missing, empty or corrupt.
+    is missing, empty or corrupt (a page failing its CRC checksum included).
     """
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: {what} not found; run `{producer}` to build it")
     try:
-        return pd.read_parquet(p)
+        return pd.read_parquet(p, **PARQUET_READ_OPTIONS)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        if is_checksum_error(exc):
+            fix = f"remove it, then `dvc checkout {p}` (or `dvc pull {p}`) restores the recorded bytes; or rerun `{producer}`"
+            raise DataError(checksum_message(p, exc, fix)) from exc
         raise DataError(
             f"{p}: cannot be read as Parquet ({type(exc).__name__}: {exc}); the file is empty or corrupt, "
             f"rerun `{producer}`"
@@ -131,7 +150,7 @@ def iter_chunks(path: Path, chunk_rows: int, read_options: Mapping[str, Any] | N
     suffix = path.suffix.lower()
     try:
         if suffix == ".parquet":
-            reader = pq.ParquetFile(path)
+            reader = pq.ParquetFile(path, **PARQUET_READ_OPTIONS)
             for batch in reader.iter_batches(batch_size=chunk_rows):
                 yield batch.to_pandas()
         else:
@@ -141,6 +160,8 @@ def iter_chunks(path: Path, chunk_rows: int, read_options: Mapping[str, Any] | N
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path}: no header and no rows; remove it from the batch or replace it") from exc
     except (pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+        if is_checksum_error(exc):
+            raise DataError(checksum_message(path, exc, "replace it with an intact copy")) from exc
         raise DataError(
             f"{path}: cannot be read as {suffix[1:].upper()} ({type(exc).__name__}: {exc}); "
             "fix or remove the file (CSV options come from ingest.read_options)"

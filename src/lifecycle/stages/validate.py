@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from lifecycle import cli
 from lifecycle.config import load_params
 from lifecycle.data.readers import read_parquet
-from lifecycle.io import atomic_path, write_json
+from lifecycle.io import atomic_path, to_parquet, write_json
 from lifecycle.quality.contract import contract_path, load_contract
 from lifecycle.quality.gx import judge
 from lifecycle.quality.gx_import import prefetch_gx
@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         hint = f"full result: {args.report_json}; report: {args.report_md}"
         with atomic_path(args.out) as tmp_out, atomic_path(args.quarantine) as tmp_q:
             for frame, tmp in ((split.clean, tmp_out), (split.quarantined, tmp_q)):
-                frame.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")  # as io.write_table
+                to_parquet(frame, tmp)
             result = judge(split, schema, contract, params.validate, source=args.data)
             write_json(args.metrics, result.metrics)
             write_reports(result, args.report_json, args.report_md, args.quarantine)
