@@ -32,6 +32,7 @@ from lifecycle.schema import Schema
 
 log = logging.getLogger(__name__)
 Record = Mapping[str, Any]
+PLATFORMS = {"onnx": "onnxruntime_onnx", "sklearn": "sklearn"}  # Open Inference model metadata's `platform`
 
 
 @runtime_checkable
@@ -144,6 +145,17 @@ class ServedModel:
         if self.onnx is not None and rows <= self.onnx_max_rows:
             return self.onnx
         return self.sklearn
+
+    def engines(self, max_rows: int) -> list[dict[str, Any]]:
+        """Which engine answers which request sizes, for requests of 1 to ``max_rows`` rows (SERVE_MAX_ROWS):
+        ``[{"engine", "platform", "min_rows", "max_rows"}, ...]``, the same choice as :meth:`predictor`."""
+        onnx_rows = min(self.onnx_max_rows, max_rows) if self.onnx is not None else 0
+        ranges = [("onnx", 1, onnx_rows), ("sklearn", onnx_rows + 1, max_rows)]
+        return [
+            {"engine": engine, "platform": PLATFORMS[engine], "min_rows": low, "max_rows": high}
+            for engine, low, high in ranges
+            if low <= high
+        ]
 
 
 def load_served_model(
