@@ -114,7 +114,8 @@ class State:
         if s.challenger_mode != "off":
             self.challenger = self._load_challenger(engines)
         for model in filter(None, (self.champion, self.challenger)):
-            self.metrics.model_info.labels(model.role, model.name, model.version, model.engine).set(1)
+            classes = model.meta.data.target_distribution if model.schema.task == "classification" else {}
+            self.metrics.set_model(model.role, model.name, model.version, model.engine, classes)
         if s.prediction_log_dir is not None and str(s.prediction_log_dir) not in ("", "."):
             classes = list(self.champion.classes)
             classes += [c for c in (self.challenger.classes if self.challenger else []) if c not in classes]
