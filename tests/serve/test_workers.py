@@ -100,6 +100,10 @@ def test_two_workers_aggregate_metrics_and_survive_bad_clients(tmp_path, champio
     log = output.read_text()
     assert "Traceback" not in log, log
     assert "Application shutdown complete" in log
+    # Each worker's own records reach the output (the launcher's basicConfig does not reach spawned workers).
+    assert (
+        len(re.findall(r"INFO lifecycle\.serve\.predictors: champion model \S+: ONNX and scikit-learn agree", log)) == 2
+    ), log
     assert not directory.exists()  # the launcher's directory is removed at exit
     rows = read_records(tmp_path / "predictions")
     assert len(rows) == sent

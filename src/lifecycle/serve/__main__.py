@@ -11,12 +11,14 @@ worker writes its metrics there and ``GET /metrics`` on any of them reports the 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -25,6 +27,25 @@ from lifecycle.serve.settings import Settings
 log = logging.getLogger(__name__)
 # lifecycle.serve.metrics.MULTIPROC_ENV, not imported: prometheus-client must not be imported before it is set
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging configuration plus this package's logger (``lifecycle.*``: the start-up probe, the engine
+    choice, fallbacks, the prediction log) at ``level``, to stderr.
+
+    uvicorn applies it in every worker process: with ``SERVE_WORKERS`` > 1 the workers are new interpreters (spawned),
+    so the launcher's own ``logging.basicConfig`` does not reach them and their ``lifecycle`` records were lost.
+    """
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["lifecycle"] = {"format": LOG_FORMAT}
+    config["handlers"]["lifecycle"] = {
+        "formatter": "lifecycle",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["lifecycle"] = {"handlers": ["lifecycle"], "level": level.upper(), "propagate": False}
+    return config
 
 
 @contextlib.contextmanager
@@ -58,7 +79,7 @@ def multiprocess_metrics(workers: int) -> Iterator[Path | None]:
 
 def main() -> None:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)  # this launcher's own records
     with multiprocess_metrics(settings.workers):
         uvicorn.run(
             "lifecycle.serve.app:create_app",
@@ -67,6 +88,7 @@ def main() -> None:
             port=settings.port,
             workers=settings.workers,
             log_level=settings.log_level,
+            log_config=log_config(settings.log_level),
             access_log=False,
             timeout_graceful_shutdown=10,
         )
