@@ -54,7 +54,7 @@ suite: setup ## Write a starter data contract for ingest.source from its data (d
 	$(BIN)/dvc repro ingest
 	$(BIN)/python -m lifecycle.quality suggest $(if $(FORCE),--force)
 
-BENCH ?= pipeline validate experiments serve score onnx_latency
+BENCH ?= pipeline validate experiments serve load score onnx_latency
 bench: setup ## Run the benchmarks in bench/ (BENCH="pipeline serve" for some); results in docs/benchmarks.md
 	@for b in $(BENCH); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 

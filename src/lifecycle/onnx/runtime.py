@@ -25,7 +25,7 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from lifecycle.artifact import ModelMetadata
+from lifecycle.artifact import ModelIntegrityError, ModelMetadata
 from lifecycle.errors import DataError
 from lifecycle.schema import Schema
 
@@ -205,11 +205,19 @@ class OnnxPredictor:
 
 
 def load_predictor(
-    model_meta: ModelMetadata | Mapping[str, Any], onnx_path: str | Path, schema: Schema, threads: int = 1
+    model_meta: ModelMetadata | Mapping[str, Any],
+    onnx_path: str | Path,
+    schema: Schema,
+    threads: int = 1,
+    *,
+    strict: bool = False,
 ) -> tuple[OnnxPredictor | None, str]:
     """The gate for a server: ``(OnnxPredictor, "")`` only if model.json's ``onnx`` section says usable (parity
     passed) and the sha256 of ``onnx_path``'s bytes matches the one recorded there; else ``(None, why)`` so the
-    caller falls back to scikit-learn and says so. Never raises for a bad or missing graph.
+    caller falls back to scikit-learn and says so. Never raises for a bad or missing graph, except with ``strict``
+    (the server): a file whose sha256 is not the recorded one then raises
+    :class:`~lifecycle.artifact.ModelIntegrityError`, because model.onnx and model.joblib are one model and a graph
+    that is not the exported one means the files were mixed or tampered with.
 
     ``model_meta``: the model's metadata, as a :class:`~lifecycle.artifact.ModelMetadata` or model.json's mapping.
     The bytes that are hashed are the bytes that are loaded (the file is read once).
@@ -228,7 +236,13 @@ def load_predictor(
     model = path.read_bytes()
     digest = hashlib.sha256(model).hexdigest()
     if digest != section.get("sha256"):
-        return None, f"{path}: sha256 {digest[:12]}... does not match model.json's {str(section.get('sha256'))[:12]}..."
+        why = f"{path}: sha256 {digest[:12]}... does not match model.json's onnx.sha256 {str(section.get('sha256'))[:12]}..."
+        if strict:
+            raise ModelIntegrityError(
+                f"refusing to start: {why}; model.onnx and model.joblib must come from the same export. Restore both "
+                "with `dvc checkout` / `dvc pull`, or rerun `dvc repro`"
+            )
+        return None, why
     try:
         return OnnxPredictor.from_bytes(model, schema, threads=threads, source=str(path)), ""
     except Exception as exc:  # a broken runtime must not stop the server: it falls back and says so

@@ -12,7 +12,8 @@ router each (``lifecycle.serve.routes``):
 - ``open_inference_v2``: ``POST /v2/models/<name>[/versions/<v>]/infer``, ``GET /v2/models/<name>[/versions/<v>]``,
   ``GET /v2/models/<name>/ready``, ``GET /v2/health/live``, ``GET /v2/health/ready``, ``GET /v2``;
 - ``health``: ``GET /health/live``, ``GET /health/ready``, ``GET /metrics`` (Prometheus);
-- ``model``: ``GET /model``; and FastAPI's ``GET /docs``, ``GET /openapi.json``.
+- ``model``: ``GET /model``; and FastAPI's ``GET /openapi.json``, with ``GET /docs`` (Swagger UI) and ``GET /redoc``
+  (ReDoc) served with the assets packaged in ``fastapi-offline`` (no CDN: the pages work without internet).
 
 A bad request gets a 4xx JSON body ``{"error": ..., "errors": [{"field", "value", "rule"}], "error_count"}``
 (:mod:`lifecycle.serve.errors`).
@@ -26,6 +27,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 
 from lifecycle.errors import LifecycleError
@@ -60,12 +62,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     unresolvable registry stage).
     """
     state = build_state(settings or Settings())
-    app = FastAPI(
+    # FastAPI's /docs and /redoc load Swagger UI and ReDoc from a CDN (a blank page offline); fastapi-offline is
+    # FastAPI with the same pages pointing at the assets it packages, served under /static-offline-docs.
+    app = FastAPIOffline(
         title="lifecycle prediction API",
         version=package_version(),
         description=f"Predicts `{state.schema.target}` ({state.schema.task}) from the features of the training schema.",
         lifespan=lifespan,
-        responses={422: {"model": ErrorResponse}, 400: {"model": ErrorResponse}, 413: {"model": ErrorResponse}},
+        responses={status: {"model": ErrorResponse} for status in (400, 413, 415, 422)},
     )
     app.state.serving = state
     install_handlers(app)

@@ -35,6 +35,9 @@ from typing_extensions import TypedDict
 from lifecycle.schema import Schema
 
 IdValue = Annotated[str, StringConstraints(max_length=256)] | Annotated[int, Strict()]
+MAX_ID_LENGTH = 128  # a V2 request `id` (like `x-request-id`): it is copied into every prediction-log row
+MAX_NAME_LENGTH = 256  # tensor and output names
+Name = Annotated[str, StringConstraints(max_length=MAX_NAME_LENGTH)]
 
 
 def numeric_limits(
@@ -147,7 +150,7 @@ V2Datatype = Literal[
 
 class V2Tensor(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str
+    name: Name
     shape: list[Annotated[int, Ge(0)]]
     datatype: V2Datatype
     parameters: dict[str, Any] | None = None
@@ -155,7 +158,8 @@ class V2Tensor(BaseModel):
 
 
 class V2RequestedOutput(BaseModel):
-    name: str
+    model_config = ConfigDict(extra="forbid")
+    name: Name
     parameters: dict[str, Any] | None = None
 
 
@@ -163,7 +167,9 @@ class V2Request(BaseModel):
     """Open Inference Protocol inference request: one tensor per feature column, named like the column."""
 
     model_config = ConfigDict(extra="forbid")
-    id: str | None = None
+    id: Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH)] | None = Field(
+        default=None, description=f"echoed in the answer and logged with every row; at most {MAX_ID_LENGTH} characters"
+    )
     parameters: dict[str, Any] | None = None
     inputs: list[V2Tensor] = Field(min_length=1)
     outputs: list[V2RequestedOutput] | None = None
