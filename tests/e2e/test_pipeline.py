@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -63,29 +62,89 @@ def test_fresh_clone_reproduces_the_committed_lock_byte_for_byte(tmp_path: Path)
     assert json.loads(run(["dvc", "status", "--json"], clone).stdout) == {}
 
 
-def test_killed_stage_leaves_no_partial_output_and_repro_recovers(repo_factory) -> None:
-    repo = repo_factory({"ingest": {"rows": 20000}, "train": {"hist_gradient_boosting": {"max_iter": 400}}})
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+# Loaded at start-up by every Python process whose sys.path holds its folder (PYTHONPATH): when the variable names a
+# file, the process stops inside that file's atomic write (the new bytes are in the temporary file, not yet renamed
+# over the target) and says so, so the test kills it there, not at a random moment.
+STALL_IN_WRITE = """
+import os, sys, time
+_name = os.environ.get("STALL_IN_WRITE_OF")
+if _name:
+    _fsync = os.fsync
+
+    def _stalling_fsync(fd):
+        try:
+            path = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            path = ""
+        if os.path.basename(path).startswith("." + _name + ".") and path.endswith(".tmp"):
+            print("stalled in the write of", path, file=sys.stderr, flush=True)
+            time.sleep(600)
+        return _fsync(fd)
+
+    os.fsync = _stalling_fsync
+"""
+
+
+def kill_inside_write(cmd: list[str], repo: Path, hook: Path, name: str) -> str:
+    """Run ``cmd`` in ``repo`` with the stall hook armed for file ``name``; SIGKILL its process group once it stalls
+    inside that write. Returns the output up to the kill."""
+    env = {
+        **os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(hook),
+        "STALL_IN_WRITE_OF": name,
+    }  # fmt: skip
     proc = subprocess.Popen(
-        ["dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
-    )  # fmt: skip
+        cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
     seen = []
-    deadline = time.monotonic() + 240
     assert proc.stdout is not None
-    for line in proc.stdout:
-        seen.append(line)
-        if "fitting hist_gradient_boosting" in line or time.monotonic() > deadline:
-            break
-    time.sleep(1.0)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=30)
-    assert any("fitting" in line for line in seen), "".join(seen)
+    try:
+        for line in proc.stdout:
+            seen.append(line)
+            if "stalled in the write of" in line:
+                break
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert "stalled in the write of" in "".join(seen), "".join(seen)
+    return "".join(seen)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="the stall hook finds file names in /proc")
+def test_killed_inside_a_write_keeps_the_previous_bytes_and_the_next_run_cleans_up(
+    repo_factory, tmp_path: Path
+) -> None:
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(STALL_IN_WRITE)
+    repo = repo_factory()
+    run(["dvc", "repro", "--quiet", "train"], repo)
     models = repo / "models"
-    assert not (models / "model.joblib").exists()  # DVC removed the old output; nothing half-written took its place
-    assert not list(models.glob(".*.tmp"))
+    previous = (models / "model.joblib").read_bytes()
+
+    # the train stage run by hand (outside DVC, which deletes outputs first): killed inside the model's write
+    set_params(repo, {"train": {"hist_gradient_boosting": {"max_iter": 12}}})
+    train = [
+        sys.executable, "-m", "lifecycle.stages.train", "--data", "data/processed/train.parquet",
+        "--schema", "data/interim/schema.json", "--model", "models/model.joblib", "--meta", "models/train.json",
+        "--cv-results", "metrics/train/cv_results.json",
+    ]  # fmt: skip
+    kill_inside_write(train, repo, hook, "model.joblib")
+    assert (models / "model.joblib").read_bytes() == previous  # the previous model, byte for byte
+    (stale,) = models.glob(".model.joblib.*.tmp")  # the killed write's temporary file, left behind by kill -9
+    assert stale.stat().st_size > 0
+
+    # under `dvc repro`: DVC removed the output before the stage ran; the kill leaves a temp file, no model.joblib
+    out = kill_inside_write(["dvc", "repro"], repo, hook, "model.joblib")
+    assert "Running stage 'train'" in out
+    assert not (models / "model.joblib").exists()
+    (stale_dvc,) = models.glob(".model.joblib.*.tmp")  # the first stale file was removed by the second write
+    assert stale_dvc != stale
+
+    # the next run removes the stale temp file and recovers
     again = run(["dvc", "repro"], repo)
     assert "Running stage 'train'" in again.stdout
+    assert not list(models.glob(".*.tmp"))
+    assert (models / "model.joblib").read_bytes() != previous  # max_iter 12 trained a different model
     assert json.loads(run(["dvc", "status", "--json"], repo).stdout) == {}
 
 

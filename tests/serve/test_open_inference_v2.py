@@ -139,7 +139,7 @@ def test_v2_unknown_output(bad_client, records):
 def test_v2_bad_datatype_name(bad_client, records):
     body = v2(bad_client, records[:1], chemistry={"datatype": "STRING"})
     r = bad_client.post("/v2/models/lifecycle/infer", json=body)
-    assert_rejected(bad_client, r, 400, "inputs[9].datatype", "", "STRING")
+    assert_rejected(bad_client, r, 400, "inputs[9].datatype", "must be one of: 'BOOL', 'INT8'", "STRING")
 
 
 def positional(client, records, datatype="BYTES", shape=None):
