@@ -54,7 +54,7 @@ def data() -> tuple:
 def test_fit_keeps_its_signature(data) -> None:
     df, schema = data
     pipeline, metrics = fit(df, schema, make_params(search="grid", cv_folds=2, search_space=SMALL_SPACE))
-    assert metrics["accuracy"] > 0.5
+    assert metrics["accuracy"] >= 0.98  # on its own training rows it reaches 0.9967 (majority class: 0.583)
     assert pipeline.named_steps["model"].get_params()["learning_rate"] in (0.05, 0.2)
 
 

@@ -20,7 +20,7 @@ def test_feedback_labels_are_joined_on_the_row_id(setup) -> None:
     assert fb["rows"] == len(set(labels["reading_id"]) & set(scored["reading_id"]))
     assert fb["unmatched"] == 0
     assert set(fb["metrics"]) >= {"accuracy", "f1_macro", "log_loss"}
-    assert fb["metrics"]["accuracy"] > 0.8
+    assert fb["metrics"]["accuracy"] >= 0.88  # the model reaches 0.90 on these labels: 0.02 of margin
     assert result["retrain"] is False
 
 
