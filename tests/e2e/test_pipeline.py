@@ -158,9 +158,9 @@ def test_wine_quality_trains_as(repo_factory, task: str, model: str, metric: str
     metrics = json.loads((repo / "metrics/evaluate/metrics.json").read_text())
     assert metric in metrics
     if task == "classification":
-        assert metrics["accuracy"] > 0.5  # 6 imbalanced classes; majority class alone is ~0.43
+        assert metrics["accuracy"] >= 0.66  # reaches 0.6875 (6 imbalanced classes; the majority class alone ~0.43)
     else:
-        assert metrics["rmse"] < 0.8 and metrics["r2"] > 0.2
+        assert metrics["rmse"] <= 0.65 and metrics["r2"] >= 0.37  # reaches rmse 0.6245, r2 0.4032
     meta = json.loads((repo / "models/train.json").read_text())
     assert meta["schema"]["target"] == "quality"
     assert meta["data"]["rows"] > 1000

@@ -38,12 +38,12 @@ def test_every_family_converts_with_parity(datasets: dict[str, Any], exported: d
         assert list(predictor.classes_) == list(pipeline.classes_)
         assert type(labels[0]) is type(expected[0])
         assert parity["label_agreement"] >= THRESHOLDS["min_label_agreement"]
-        np.testing.assert_allclose(proba, pipeline.predict_proba(X), atol=1e-5)
+        np.testing.assert_allclose(proba, pipeline.predict_proba(X), atol=1e-6, rtol=0)
         assert proba.dtype == np.float64 and proba.shape == (len(X), len(pipeline.classes_))
     else:
         assert parity["label_agreement"] is None and proba is None
         assert labels.dtype == np.float64
-        np.testing.assert_allclose(labels, expected, atol=1e-4)
+        np.testing.assert_allclose(labels, expected, rtol=1e-6, atol=0)  # float32 graph: measured 9.3e-8 relative
 
 
 def test_conversion_is_deterministic(datasets: dict[str, Any], exported: dict) -> None:

@@ -46,7 +46,7 @@ def test_single_row_from_a_dict_matches_sklearn_with_missing_and_unknown_values(
     for record in records:
         label, proba = predictor.run_one(record)
         expected_label, expected = predict(pipeline, frame([record], schema), schema.task)  # the one sklearn path
-        np.testing.assert_allclose(proba, expected, atol=1e-5)
+        np.testing.assert_allclose(proba, expected, atol=1e-6, rtol=0)
         assert label[0] == expected_label[0] == pipeline.classes_[np.argmax(expected)]
     # Missing or unknown categories encode as all zeros: the same answer as a row with every category unknown.
     unknown = dict(records[3], charge_mode="warp", chemistry="unobtainium", climate_zone="moon")
@@ -63,7 +63,7 @@ def test_regression_single_row(datasets: dict[str, Any], exported: dict) -> None
     record = test[schema.features].iloc[0].to_dict()
     prediction, proba = predictor.run_one(record)
     assert proba is None and prediction.shape == (1,) and prediction.dtype == np.float64
-    assert prediction[0] == pytest.approx(pipeline.predict(frame([record], schema))[0], abs=1e-4)
+    assert prediction[0] == pytest.approx(pipeline.predict(frame([record], schema))[0], rel=1e-6, abs=0)
     assert predictor.predict([record])[0] == prediction[0]
     with pytest.raises(AttributeError, match="regressor"):
         predictor.predict_proba([record])

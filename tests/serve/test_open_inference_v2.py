@@ -34,7 +34,7 @@ def test_v2_infer_per_column_tensors(client, champion, records):
     assert out["label"]["data"] == labels
     assert out["label"]["shape"] == [7]
     assert out["probabilities"]["shape"] == [7, 4]
-    np.testing.assert_allclose(np.reshape(out["probabilities"]["data"], (7, 4)), proba, atol=1e-4)
+    np.testing.assert_allclose(np.reshape(out["probabilities"]["data"], (7, 4)), proba, atol=1e-6, rtol=0)
     nested = client.post("/v2/models/lifecycle/infer", json=v2_body(client, records[:7], nested=True)).json()
     assert {o["name"]: o for o in nested["outputs"]}["label"]["data"] == labels
 

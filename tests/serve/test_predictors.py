@@ -26,7 +26,7 @@ def test_predict_single_row_onnx_and_sklearn_agree(make_client, records):
         assert b["model"]["engine"] == "sklearn"
         assert a["predictions"] == b["predictions"]
         for c, p in b["probabilities"][0].items():
-            assert a["probabilities"][0][c] == pytest.approx(p, abs=1e-4)
+            assert a["probabilities"][0][c] == pytest.approx(p, abs=1e-6, rel=0)
 
 
 def test_auto_engine_sends_large_batches_to_sklearn(make_client, records):
