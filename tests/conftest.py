@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,16 @@ def repo_factory(tmp_path: Path) -> Callable[..., Path]:
         return make_repo(tmp_path / f"{name}{next(counter)}", params, commit)
 
     return factory
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One BLAS/OpenMP thread for the test (``pytestmark = pytest.mark.usefixtures("one_thread")``): on a busy
+    2-core machine HistGradientBoosting's threads spin and a tiny fit takes 10x longer; results do not depend on it."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from lifecycle import notify
+from tests.helpers import free_port
 
 
 class Webhook:
@@ -62,12 +63,6 @@ def webhook() -> Iterator[Webhook]:
     hook = Webhook()
     yield hook
     hook.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_message_is_slack_compatible() -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import git_commit, run
+from tests.helpers import startup_hook
 
 pytestmark = pytest.mark.slow
 ENV = {"OMP_NUM_THREADS": "1"}  # two experiments on two cores: one OpenMP thread each
@@ -50,7 +51,27 @@ def test_exp_run_with_set_params_shows_in_only_changed(repo: Path) -> None:
     assert experiment["accuracy"] != baseline["accuracy"]
 
 
-def test_queued_sweep_runs_on_two_workers(repo: Path) -> None:
+# A barrier at the start of every train stage process (a Python start-up hook, tests.helpers.startup_hook): each one
+# announces itself in the shared folder, then waits up to a minute for the other; it records how many train stages it
+# saw running. Two experiments run one after the other never see each other, so only concurrency passes.
+BARRIER = """
+import os, pathlib, time
+_folder = os.environ.get("TRAIN_BARRIER_DIR")
+if _folder and b"lifecycle.stages.train" in pathlib.Path("/proc/self/cmdline").read_bytes():
+    _folder = pathlib.Path(_folder)
+    (_folder / f"started-{os.getpid()}").touch()
+    _deadline = time.monotonic() + 60
+    while len(list(_folder.glob("started-*"))) < 2 and time.monotonic() < _deadline:
+        time.sleep(0.1)
+    (_folder / f"saw-{os.getpid()}").write_text(str(len(list(_folder.glob("started-*")))))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="the barrier finds the stage in /proc")
+def test_queued_sweep_runs_on_two_workers_at_once(repo: Path, tmp_path: Path) -> None:
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    env = {**ENV, **startup_hook(tmp_path / "hook", BARRIER), "TRAIN_BARRIER_DIR": str(barrier)}
     run(
         ["dvc", "exp", "run", "--queue", "-S", "train.model=logistic_regression,random_forest", "train"],
         repo,
@@ -58,7 +79,7 @@ def test_queued_sweep_runs_on_two_workers(repo: Path) -> None:
     )
     queued = run(["dvc", "queue", "status"], repo).stdout
     assert queued.count("Queued") == 2, queued
-    run(["dvc", "queue", "start", "-j", "2"], repo, env=ENV)
+    run(["dvc", "queue", "start", "-j", "2"], repo, env=env)
     deadline = time.monotonic() + 420
     status = ""
     while time.monotonic() < deadline:
@@ -67,5 +88,7 @@ def test_queued_sweep_runs_on_two_workers(repo: Path) -> None:
             break
         time.sleep(2)
     assert status.count("Success") == 2, status
+    saw = sorted(int(p.read_text()) for p in barrier.glob("saw-*"))
+    assert saw == [2, 2], f"each train stage should have seen the other one running: {saw}"
     models = sorted(r["train.model"] for r in exp_table(repo) if r["Experiment"])
     assert models == ["logistic_regression", "random_forest"]

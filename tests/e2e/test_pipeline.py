@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import BIN, ROOT, git_commit, run, set_params
+from tests.helpers import startup_hook
 
 pytestmark = pytest.mark.slow
 WINE = {
@@ -86,12 +87,11 @@ if _name:
 """
 
 
-def kill_inside_write(cmd: list[str], repo: Path, hook: Path, name: str) -> str:
-    """Run ``cmd`` in ``repo`` with the stall hook armed for file ``name``; SIGKILL its process group once it stalls
+def kill_inside_write(cmd: list[str], repo: Path, hook: dict[str, str], name: str) -> str:
+    """Run ``cmd`` in ``repo`` with the stall hook (``hook``: tests.helpers.startup_hook's environment) armed for file ``name``; SIGKILL its process group once it stalls
     inside that write. Returns the output up to the kill."""
     env = {
-        **os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(hook),
-        "STALL_IN_WRITE_OF": name,
+        **os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **hook, "STALL_IN_WRITE_OF": name,
     }  # fmt: skip
     proc = subprocess.Popen(
         cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
@@ -114,9 +114,7 @@ def kill_inside_write(cmd: list[str], repo: Path, hook: Path, name: str) -> str:
 def test_killed_inside_a_write_keeps_the_previous_bytes_and_the_next_run_cleans_up(
     repo_factory, tmp_path: Path
 ) -> None:
-    hook = tmp_path / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(STALL_IN_WRITE)
+    hook = startup_hook(tmp_path / "hook", STALL_IN_WRITE)
     repo = repo_factory()
     run(["dvc", "repro", "--quiet", "train"], repo)
     models = repo / "models"

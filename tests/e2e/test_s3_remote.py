@@ -12,67 +12,30 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
 from tests.conftest import BIN, git_commit, run, set_params
 from tests.e2e.test_registry import plant
+from tests.helpers import CREDENTIALS, MotoS3, free_port
 
 from lifecycle import registry
 
 pytestmark = pytest.mark.slow
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 BUCKET = "lifecycle-test"
 OUTAGE_SECONDS = 4.0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class S3:
-    """A moto S3 server on 127.0.0.1 that a test can stop and start again on the same port (state survives:
-    moto's backend lives in this process, like the data of a real store during an outage)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.server: ThreadedMotoServer | None = None
-
-    def start(self) -> None:
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.server.start()
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-    def client(self) -> Any:  # a boto3 S3 client
-        return boto3.client("s3", endpoint_url=self.endpoint, **_boto_credentials())
+class S3(MotoS3):
+    """The shared moto server (tests.helpers.MotoS3), listing this module's bucket by default."""
 
     def objects(self, bucket: str = BUCKET) -> list[str]:
-        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket)
-        return [o["Key"] for page in pages for o in page.get("Contents", [])]
-
-
-def _boto_credentials() -> dict[str, str]:
-    return {
-        "aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        "region_name": CREDENTIALS["AWS_DEFAULT_REGION"],
-    }
+        return super().objects(bucket)
 
 
 @pytest.fixture(scope="module")

@@ -184,19 +184,14 @@ def test_notify_outcome_reports_failures(webhook):
 def test_register_writes_to_s3_with_the_environment_the_pipeline_sets(tmp_path, monkeypatch):
     """The tasks get AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the Secret and AWS_ENDPOINT_URL from
     kfp.s3_endpoint_url: with just those, register writes to S3 (moto's server on 127.0.0.1)."""
-    import socket
-
     import boto3
-    from moto.server import ThreadedMotoServer
+    from tests.helpers import CREDENTIALS, MotoS3
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = MotoS3()
     server.start()
     try:
-        env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-        for key, value in {**env, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}.items():
+        env = CREDENTIALS
+        for key, value in {**env, "AWS_ENDPOINT_URL": server.endpoint}.items():
             monkeypatch.setenv(key, value)
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="lifecycle-kfp")

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from threadpoolctl import threadpool_limits
 
 from lifecycle.artifact import ModelMetadata, load_model, save_model
 from lifecycle.config import Params, parse_params
@@ -38,10 +36,7 @@ def make_params(**train: object) -> Params:
     return parse_params(raw)
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

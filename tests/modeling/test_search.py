@@ -4,12 +4,10 @@ candidates and their CV scores, and bad search spaces refused with the dotted ke
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from threadpoolctl import threadpool_limits
 
 from lifecycle.config import Params, parse_params
 from lifecycle.data.telemetry import generate
@@ -38,12 +36,7 @@ SMALL_SPACE = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """One OpenMP thread per fit: on a busy 2-core machine HistGradientBoosting's threads spin and a tiny fit takes
-    10x longer; the search results do not depend on it."""
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

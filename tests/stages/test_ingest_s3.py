@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,29 +11,17 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
+from tests.helpers import CREDENTIALS, moto_s3
 
 ROOT = Path(__file__).resolve().parents[2]
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
     for key, value in CREDENTIALS.items():
         monkeypatch.setenv(key, value)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_s3() as server:
+        yield server.endpoint
 
 
 def test_ingest_reads_csv_from_s3(s3_endpoint: str, tmp_path: Path) -> None:

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from threadpoolctl import threadpool_limits
 
 from lifecycle.data.telemetry import generate
 from lifecycle.schema import infer_schema
@@ -25,10 +23,7 @@ SMALL_SPACE = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_stage_records_best_params_in_meta_and_cv_results(tmp_path: Path) -> None:
