@@ -4,12 +4,12 @@
 
 For each model family (params.yaml hyperparameters, trained on ``--rows`` telemetry rows): single-row latency of
 (a) scikit-learn as a server calls it (one dict -> one-row DataFrame -> ``lifecycle.artifact.predict``, the one
-scikit-learn prediction path), with its default OpenMP threads and limited to one thread,
+scikit-learn prediction path), limited to one OpenMP thread (as the server runs it) and to two,
 (b) the bare ``pipeline.predict`` on a prebuilt one-row DataFrame (the issue's ~5.7 ms figure), and (c)
 ``OnnxPredictor.run_one(dict)`` (tensors built from the dict, no DataFrame) and its ``session.run`` alone; then
-batches of 1..10000 rows through both engines (onnxruntime with 1 and 2 threads). Prints median and p99 and the
-ratios sklearn/onnx. Both sides run back to back on the same machine, so the ratios hold when absolute times
-drift. No HTTP here: bench/serve.py measures the server.
+batches of 1..10000 rows through both engines on equal threads (scikit-learn's OpenMP and onnxruntime's intra-op
+pool both limited to 1, then both to 2). Prints median and p99 and the ratios sklearn/onnx, always between equal
+thread counts. Both sides run back to back on the same machine, so the ratios hold when absolute times drift. No HTTP here: bench/serve.py measures the server.
 """
 
 from __future__ import annotations
@@ -102,23 +102,24 @@ def bench_model(name: str, rows: int, single_repeats: int, params_path: str) -> 
     def sk_one() -> tuple[np.ndarray, np.ndarray | None]:
         return predict(pipeline, frame([pick()], schema), schema.task)
 
-    sk_single = timings(sk_one, max(50, single_repeats // 10))
-    sk_bare = timings(lambda: pipeline.predict(one_frame), max(50, single_repeats // 10))
+    with threadpool_limits(limits=2):
+        sk_single = timings(sk_one, max(50, single_repeats // 10))
     with threadpool_limits(limits=1):  # what the server does: OpenMP threads cost more than they save on one row
+        sk_bare = timings(lambda: pipeline.predict(one_frame), max(50, single_repeats // 10))
         sk_single_1t = timings(sk_one, max(50, single_repeats // 10))
     onnx_single = timings(lambda: onnx1.run_one(pick()), single_repeats)
     feed = onnx1.feed_one(recs[0])
     outputs = [o.name for o in onnx1.session.get_outputs()]
     onnx_session = timings(lambda: onnx1.session.run(outputs, feed), single_repeats)
     result["single"] = {
-        "sklearn_from_dict": summary(sk_single),
+        "sklearn_from_dict_2_threads": summary(sk_single),
         "sklearn_from_dict_1_thread": summary(sk_single_1t),
         "sklearn_bare_predict": summary(sk_bare),
         "onnx_from_dict": summary(onnx_single),
         "onnx_session_run_only": summary(onnx_session),
     }
     onnx_median = result["single"]["onnx_from_dict"]["median_ms"]
-    result["single"]["ratio_median"] = result["single"]["sklearn_from_dict"]["median_ms"] / onnx_median
+    # onnx1 runs one thread: the like-for-like ratio is against one-thread scikit-learn
     result["single"]["ratio_median_1_thread"] = (
         result["single"]["sklearn_from_dict_1_thread"]["median_ms"] / onnx_median
     )
@@ -127,18 +128,23 @@ def bench_model(name: str, rows: int, single_repeats: int, params_path: str) -> 
         X = pd.concat([test[schema.features]] * (1 + n // len(test)), ignore_index=True).head(n)
         repeats = max(3, min(100, 5000 // n))
         R = records(X, schema, n)
-        s = statistics.median(timings(lambda X=X: predict(pipeline, X, schema.task), repeats, warmup=2))
-        o1 = statistics.median(timings(lambda X=X: onnx1.run(X), repeats, warmup=2))
-        o2 = statistics.median(timings(lambda X=X: onnx2.run(X), repeats, warmup=2))
-        r1 = statistics.median(timings(lambda R=R: onnx1.run(R), repeats, warmup=2))
+        with threadpool_limits(limits=1):
+            s1 = statistics.median(timings(lambda X=X: predict(pipeline, X, schema.task), repeats, warmup=2))
+            o1 = statistics.median(timings(lambda X=X: onnx1.run(X), repeats, warmup=2))
+            r1 = statistics.median(timings(lambda R=R: onnx1.run(R), repeats, warmup=2))
+        with threadpool_limits(limits=2):
+            s2 = statistics.median(timings(lambda X=X: predict(pipeline, X, schema.task), repeats, warmup=2))
+            o2 = statistics.median(timings(lambda X=X: onnx2.run(X), repeats, warmup=2))
         batches.append(
             {
                 "rows": n,
-                "sklearn_ms": s * 1e3,
+                "sklearn_1t_ms": s1 * 1e3,
                 "onnx_1t_ms": o1 * 1e3,
-                "onnx_2t_ms": o2 * 1e3,
                 "onnx_1t_dicts_ms": r1 * 1e3,
-                "ratio_1t": s / o1,
+                "sklearn_2t_ms": s2 * 1e3,
+                "onnx_2t_ms": o2 * 1e3,
+                "ratio_1t": s1 / o1,
+                "ratio_2t": s2 / o2,
             }
         )
     result["batches"] = batches
@@ -171,25 +177,23 @@ def main() -> None:
         print(f"\n== {name} (trained on {r['train_rows']} rows; model.onnx {r['onnx_bytes'] / 1e6:.2f} MB)")
         print(f"{'single row':32} {'median ms':>10} {'p99 ms':>10}")
         for key in (
-            "sklearn_from_dict",
+            "sklearn_from_dict_2_threads",
             "sklearn_from_dict_1_thread",
             "sklearn_bare_predict",
             "onnx_from_dict",
             "onnx_session_run_only",
         ):
             print(f"{key:32} {single[key]['median_ms']:10.3f} {single[key]['p99_ms']:10.3f}")
+        print(f"ratio sklearn/onnx, both 1 thread (from dict, median): {single['ratio_median_1_thread']:.0f}x")
+        print("batches (DataFrame in; 'dicts' = the same rows as a list of dicts); ratios between equal threads")
         print(
-            f"ratio sklearn/onnx (from dict, median): {single['ratio_median']:.0f}x "
-            f"({single['ratio_median_1_thread']:.0f}x against sklearn limited to 1 thread)"
-        )
-        print("batches (DataFrame in; 'dicts' = the same rows as a list of dicts)")
-        print(
-            f"{'rows':>6} {'sklearn ms':>11} {'onnx 1t ms':>11} {'onnx 2t ms':>11} {'dicts 1t ms':>12} {'sk/onnx1t':>10}"
+            f"{'rows':>6} {'sk 1t ms':>9} {'onnx 1t ms':>11} {'dicts 1t ms':>12} {'sk/onnx 1t':>11}"
+            f" {'sk 2t ms':>9} {'onnx 2t ms':>11} {'sk/onnx 2t':>11}"
         )
         for b in r["batches"]:
             print(
-                f"{b['rows']:6d} {b['sklearn_ms']:11.2f} {b['onnx_1t_ms']:11.2f} {b['onnx_2t_ms']:11.2f} "
-                f"{b['onnx_1t_dicts_ms']:12.2f} {b['ratio_1t']:9.1f}x"
+                f"{b['rows']:6d} {b['sklearn_1t_ms']:9.2f} {b['onnx_1t_ms']:11.2f} {b['onnx_1t_dicts_ms']:12.2f}"
+                f" {b['ratio_1t']:10.1f}x {b['sklearn_2t_ms']:9.2f} {b['onnx_2t_ms']:11.2f} {b['ratio_2t']:10.1f}x"
             )
         p = r["parity"]
         print(f"parity on {p['rows']} rows: label agreement {p['label_agreement']}, max |diff| {p['max_abs_diff']:.2g}")

@@ -1,20 +1,24 @@
-"""Benchmark: the prediction API under real uvicorn vs a bare Starlette endpoint calling the same model, in one run.
+"""Benchmark: the prediction API under real uvicorn vs a bare Starlette endpoint calling the same model and vs HTTP's
+own cost (a constant answer), in one run.
 
     python bench/serve.py [--model models/model.joblib --meta models/model.json] [--engines sklearn onnx] [--quick]
 
 On loopback, every server a separate uvicorn process (1 worker, OMP_NUM_THREADS=1 for all of them), the load from
 this process with httpx's async client:
 
-1. single-row requests at concurrency 1 and 16: requests/s, p50 and p99 latency, for the bare endpoint
-   (``json -> DataFrame -> predict_proba -> json``, no validation, no metrics, no log) and this server with each
-   engine (``SERVE_ENGINE=sklearn`` is the like-for-like comparison; ``onnx`` is issue 8's fast path);
+1. single-row requests at concurrency 1 and 16: requests/s, p50 and p99 latency, for the floor (``constant``: parse
+   the JSON body, answer a constant prediction; no model: what HTTP + JSON alone cost on this stack), the bare
+   endpoint (``json -> DataFrame -> predict_proba -> json`` in Starlette's thread pool, as this server predicts off
+   the event loop; no validation, no metrics, no log) and this server with each engine (``SERVE_ENGINE=sklearn`` is
+   the like-for-like comparison; ``onnx`` is issue 8's fast path). Each scenario runs in ``--rounds`` rounds; every
+   round sends a slice of the requests to every server in turn (the order rotating), so the machine's drift hits
+   every server alike; throughput = requests / summed seconds, percentiles over all requests;
 2. 1000-row batches: rows/s of each server vs ``predict_proba`` of the same pipeline in this process (the
    ceiling: no HTTP, no JSON);
 3. load check on this server (``SERVE_ENGINE=auto``): 10,000 single-row requests at concurrency 32; errors and
    the server's RSS growth from after warm-up to the end.
 
-Scenarios alternate between servers so that drift of a shared machine hits both sides alike; ratios are the
-result. Targets (issue 6): single-row throughput >= 0.7x the bare endpoint, batch >= 0.8x in-process, zero errors
+Ratios are the result; ``serve / constant`` says how close serving is to HTTP's own cost. Targets (issue 6): single-row throughput >= 0.7x the bare endpoint, batch >= 0.8x in-process, zero errors
 and RSS growth < 10%. Results: bench/results/serve.json and docs/benchmarks.md. Bounded: every loop has a fixed
 number of requests; ~3 minutes on 2 cores (``--quick``: ~1 minute).
 """
@@ -42,38 +46,52 @@ from lifecycle.artifact import ModelMetadata
 
 ROOT = Path(__file__).resolve().parents[1]
 BARE = "bare"
+CONSTANT = "constant"
 
 
 # --------------------------------------------------------------------------------------------- the bare baseline
-def bare_app(model_path: str) -> Any:
-    """A Starlette endpoint that does only what any server must: parse JSON, build the frame, predict, answer."""
-    import joblib
-    import pandas as pd
+def bare_app(model_path: str | None) -> Any:
+    """A Starlette endpoint that does only what any server must: parse JSON, build the frame, predict (in the thread
+    pool, off the event loop), answer. Without ``model_path``: the floor, parse JSON and answer a constant."""
     from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
+
+    async def ready(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ready"})
+
+    if model_path is None:
+        answer = {"predictions": ["none"], "probabilities": [{"none": 1.0}]}
+
+        async def constant(request: Request) -> JSONResponse:
+            await request.json()  # the body is read and parsed, as every server must
+            return JSONResponse(answer)
+
+        return Starlette(routes=[Route("/predict", constant, methods=["POST"]), Route("/health/ready", ready)])
+
+    import joblib
+    import pandas as pd
 
     pipeline = joblib.load(model_path)
     features = list(pipeline.feature_names_in_)
     classes = [str(c) for c in pipeline.classes_]
 
-    async def predict(request: Request) -> JSONResponse:
-        records = (await request.json())["records"]
+    def answer(records: list[dict[str, Any]]) -> dict[str, Any]:
         X = pd.DataFrame.from_records(records, columns=features)
         proba = pipeline.predict_proba(X)
         labels = pipeline.classes_[proba.argmax(axis=1)].tolist()
-        return JSONResponse(
-            {"predictions": labels, "probabilities": [dict(zip(classes, p, strict=True)) for p in proba.tolist()]}
-        )
+        return {"predictions": labels, "probabilities": [dict(zip(classes, p, strict=True)) for p in proba.tolist()]}
 
-    async def ready(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ready"})
+    async def predict(request: Request) -> JSONResponse:
+        records = (await request.json())["records"]
+        return JSONResponse(await run_in_threadpool(answer, records))
 
     return Starlette(routes=[Route("/predict", predict, methods=["POST"]), Route("/health/ready", ready)])
 
 
-def run_bare(model_path: str, port: int) -> None:
+def run_bare(model_path: str | None, port: int) -> None:
     import uvicorn
 
     uvicorn.run(bare_app(model_path), host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -93,7 +111,7 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "OMP_NUM_THREADS": "1", "SERVE_PORT": str(self.port), **env}
         self.proc = subprocess.Popen(
-            [*cmd, str(self.port)] if name == BARE else cmd,
+            [*cmd, str(self.port)] if name in (BARE, CONSTANT) else cmd,
             env=env,
             cwd=ROOT,
             stdout=self.log.open("w"),
@@ -153,16 +171,34 @@ async def load(url: str, bodies: list[bytes], requests: int, concurrency: int) -
         started = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
-    ordered = sorted(latencies)
+    return {**summarize([(elapsed, latencies, errors)], concurrency), "latencies": latencies}
+
+
+def summarize(parts: list[tuple[float, list[float], dict[str, int]]], concurrency: int) -> dict[str, Any]:
+    """Rounds ``(seconds, latencies, errors)`` of one server -> requests/s over the summed seconds, p50/p99 over
+    every request, errors added up."""
+    seconds = sum(p[0] for p in parts)
+    ordered = sorted(x for p in parts for x in p[1])
+    errors: dict[str, int] = {}
+    for p in parts:
+        for k, v in p[2].items():
+            errors[k] = errors.get(k, 0) + v
     return {
-        "requests": requests,
+        "requests": len(ordered),
+        "rounds": len(parts),
         "concurrency": concurrency,
-        "seconds": elapsed,
-        "req_per_s": requests / elapsed,
+        "seconds": seconds,
+        "req_per_s": len(ordered) / seconds,
         "p50_ms": statistics.median(ordered) * 1e3,
         "p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e3,
         "errors": errors,
     }
+
+
+def load_raw(url: str, bodies: list[bytes], requests: int, concurrency: int) -> tuple[float, list[float], dict]:
+    """One round of :func:`load`: ``(seconds, latencies, errors)`` for :func:`summarize`."""
+    row = asyncio.run(load(url, bodies, requests, concurrency))
+    return row["seconds"], row["latencies"], row["errors"]
 
 
 def requests_of(meta_path: Path, n: int) -> list[dict[str, Any]]:
@@ -243,11 +279,16 @@ def main() -> None:
     parser.add_argument("--fit-rows", type=int, default=20000, help="rows of telemetry to fit params.yaml's model on")
     parser.add_argument("--engines", nargs="+", default=["sklearn", "onnx"], choices=["sklearn", "onnx", "auto"])
     parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run; ratios are noisier)")
+    parser.add_argument("--rounds", type=int, default=10, help="single-row scenarios: rounds interleaving the servers")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "serve.json")
     parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--constant-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
         run_bare(str(args.model), args.bare_server)
+        return
+    if args.constant_server:
+        run_bare(None, args.constant_server)
         return
     log_dir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
     if args.model is None:
@@ -278,6 +319,7 @@ def main() -> None:
         }
         return Server(f"serve-{engine}", [sys.executable, "-m", "lifecycle.serve"], env, log_dir)
 
+    floor = Server(CONSTANT, [sys.executable, __file__, "--constant-server"], {}, log_dir)
     servers = [Server(BARE, [sys.executable, __file__, "--model", str(args.model), "--bare-server"], {}, log_dir)]
     servers += [ours(e) for e in args.engines]
     load_server = ours("auto")
@@ -288,7 +330,7 @@ def main() -> None:
         "batch": {},
     }
     try:
-        for s in [*servers, load_server]:
+        for s in [floor, *servers, load_server]:
             s.wait()
         for s in [*servers[1:], load_server]:
             info = httpx.get(f"{s.url}/model", timeout=10).json()["champion"]
@@ -296,22 +338,29 @@ def main() -> None:
             print(f"{s.name}: engine {info['engine']} {info['engine_note']}", flush=True)
         meta = ModelMetadata.read(args.meta)
         result["model"] |= {"family": meta.model.family, "sha256": meta.version}
-        for s in [*servers, load_server]:  # warm-up: first requests import and allocate
+        for s in [floor, *servers, load_server]:  # warm-up: first requests import and allocate
             asyncio.run(load(s.url, singles, 100, 4))
             asyncio.run(load(s.url, batch, 3, 1))
 
+        # Single rows: ``rounds`` rounds, each a slice of the requests to every server in turn, the order rotating
+        # (round r starts at server r mod n), so drift of the shared machine hits every server alike.
+        single = [floor, *servers]
         for concurrency, n in n_single.items():
-            rows = {}
-            for s in servers:
-                rows[s.name] = asyncio.run(load(s.url, singles, n, concurrency))
+            per_round = max(concurrency, n // args.rounds)
+            parts: dict[str, list[tuple[float, list[float], dict[str, int]]]] = {s.name: [] for s in single}
+            for r in range(args.rounds):
+                for s in single[r % len(single) :] + single[: r % len(single)]:
+                    parts[s.name].append(load_raw(s.url, singles, per_round, concurrency))
+            rows = {name: summarize(p, concurrency) for name, p in parts.items()}
+            for name, row in rows.items():
+                row["ratio_vs_bare"] = row["req_per_s"] / rows[BARE]["req_per_s"]
+                row["ratio_vs_constant"] = row["req_per_s"] / rows[CONSTANT]["req_per_s"]
                 print(
-                    f"single c={concurrency:<2} {s.name:<14} {rows[s.name]['req_per_s']:8.1f} req/s  "
-                    f"p50 {rows[s.name]['p50_ms']:6.2f} ms  p99 {rows[s.name]['p99_ms']:6.2f} ms  "
-                    f"errors {rows[s.name]['errors']}",
+                    f"single c={concurrency:<2} {name:<14} {row['req_per_s']:8.1f} req/s  "
+                    f"p50 {row['p50_ms']:6.2f} ms  p99 {row['p99_ms']:6.2f} ms  errors {row['errors']}  "
+                    f"({row['ratio_vs_constant']:.2f}x constant)",
                     flush=True,
                 )
-            for row in rows.values():
-                row["ratio_vs_bare"] = row["req_per_s"] / rows[BARE]["req_per_s"]
             result["single"][f"c{concurrency}"] = rows
 
         # Batches alternate: one in-process predict_proba, then one request to each server, n_batch rounds;
@@ -347,6 +396,7 @@ def main() -> None:
 
         rss_before = load_server.rss_mb()
         row = asyncio.run(load(load_server.url, singles, n_load, 32))
+        row.pop("latencies")
         time.sleep(2)  # let the prediction log drain
         rss_after = load_server.rss_mb()
         row |= {"rss_before_mb": rss_before, "rss_after_mb": rss_after, "rss_growth": rss_after / rss_before - 1}
@@ -358,14 +408,17 @@ def main() -> None:
             flush=True,
         )
     finally:
-        for s in [*servers, load_server]:
+        for s in [floor, *servers, load_server]:
             s.stop()
 
     print("\nratios (targets: single >= 0.7x bare, batch >= 0.8x in-process, load: 0 errors, RSS < +10%)")
     for key, rows in result["single"].items():
         for name, row in rows.items():
-            if name != BARE:
-                print(f"  single {key} {name}: {row['ratio_vs_bare']:.2f}x bare")
+            if name != CONSTANT:
+                print(
+                    f"  single {key} {name}: {row['ratio_vs_bare']:.2f}x bare, "
+                    f"{row['ratio_vs_constant']:.2f}x constant (HTTP + JSON alone)"
+                )
     for name, row in result["batch"].items():
         if isinstance(row, dict):
             print(f"  batch {name}: {row['ratio_vs_in_process']:.2f}x in-process")
