@@ -6,7 +6,8 @@
 
 The criteria and the decision are lifecycle.promotion's, the card lifecycle.reporting.model_card's
 (docs/registry.md). The decision file and the card hold nothing volatile. A reject leaves the champion in place
-(nothing here touches the registry); with ``promote.strict: true`` the stage then exits 1 after writing both.
+(nothing here touches the registry) and sends a failure message to ``notify.webhook_url`` (when set) with the reasons;
+with ``promote.strict: true`` the stage then exits 1 after writing both.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from lifecycle.artifact import ModelMetadata
 from lifecycle.config import load_params
 from lifecycle.errors import GateError
 from lifecycle.io import read_json, sha256_file, write_json, write_text
+from lifecycle.notify import notify
 from lifecycle.promotion import decide
 from lifecycle.reporting import model_card
 
@@ -76,6 +78,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     decision = run(args)
     if decision["decision"] == "reject":
         reasons = "; ".join(decision["reasons"])
+        notify(
+            load_params(args.params).notify, "Promotion gate failed: the champion stays in place",
+            decision["reasons"], status="failure", link=str(args.out),
+        )  # fmt: skip
         if decision["strict"]:
             raise GateError(f"promotion rejected: {reasons} (promote.strict is true; see {args.out})")
         log.warning("promotion rejected: %s; the champion stays in place (see %s)", reasons, args.out)
