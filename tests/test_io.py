@@ -189,3 +189,78 @@ def test_a_full_disk_names_the_file_the_filesystem_and_its_free_space(tmp_path: 
         "data/raw (" in proc.stderr
     )
     assert "free of 200 KiB); free space on that filesystem (`df -h data/raw`" in proc.stderr
+
+
+# --------------------------------------------------------------------------------------------- atomic writes
+def test_a_writer_that_fails_half_way_keeps_the_previous_bytes_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    from lifecycle.io import atomic_path, write_bytes
+
+    target = tmp_path / "model.joblib"
+    write_bytes(target, b"previous model")
+    seen: list[Path] = []
+
+    def half_a_write() -> None:
+        with atomic_path(target) as tmp:
+            seen.append(tmp)
+            tmp.write_bytes(b"half of the new")
+            assert target.read_bytes() == b"previous model"  # nothing is visible before the rename
+            raise RuntimeError("killed half-way")
+
+    with pytest.raises(RuntimeError, match="killed half-way"):
+        half_a_write()
+    (tmp,) = seen
+    assert tmp.parent == target.parent and tmp.name.startswith(".model.joblib.") and tmp.suffix == ".tmp"
+    assert target.read_bytes() == b"previous model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.joblib"]
+
+
+def test_the_next_write_removes_temp_files_a_killed_writer_left(tmp_path: Path) -> None:
+    from lifecycle.io import write_bytes
+
+    target = tmp_path / "train.parquet"
+    stale = [tmp_path / ".train.parquet.abc123.tmp", tmp_path / ".train.parquet.zz.tmp"]
+    unrelated = [tmp_path / ".test.parquet.abc.tmp", tmp_path / "train.parquet.tmp"]  # another file's, not a temp
+    for p in [*stale, *unrelated]:
+        p.write_bytes(b"stale")
+    write_bytes(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in unrelated)
+
+
+def test_a_finished_write_has_the_usual_permissions_and_replaces_the_file(tmp_path: Path) -> None:
+    import os
+
+    from lifecycle.io import write_text
+
+    target = tmp_path / "sub" / "dir" / "card.md"  # parents are created
+    write_text(target, "one")
+    first_inode = target.stat().st_ino
+    write_text(target, "two ü")
+    assert target.read_text(encoding="utf-8") == "two ü"
+    assert target.stat().st_ino != first_inode  # a new file renamed over the old one, not an in-place rewrite
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_json_is_deterministic_and_refuses_nan(tmp_path: Path) -> None:
+    from lifecycle.io import dumps_json, read_json, write_json
+
+    assert dumps_json({"b": 1, "a": [1.5, "é"]}) == '{\n  "a": [\n    1.5,\n    "é"\n  ],\n  "b": 1\n}\n'
+    assert dumps_json({"a": 1, "b": 2}) == dumps_json({"b": 2, "a": 1})
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        dumps_json({"x": float("nan")})
+    write_json(tmp_path / "m.json", {"accuracy": 0.9})
+    assert read_json(tmp_path / "m.json") == {"accuracy": 0.9}
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(DataError, match=r"bad\.json: not valid JSON .*; delete it and run `dvc repro`"):
+        read_json(tmp_path / "bad.json")
+    with pytest.raises(DataError, match=r"none\.json: file not found; run the stage that writes it"):
+        read_json(tmp_path / "none.json")
+
+
+def test_write_table_refuses_an_unknown_format_and_writes_nothing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"out\.xlsx: unsupported table format '\.xlsx'; use one of \.csv, \.parquet"):
+        write_table(frame(5), tmp_path / "out.xlsx")
+    assert list(tmp_path.iterdir()) == []
