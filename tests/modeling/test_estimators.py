@@ -6,8 +6,13 @@ from pathlib import Path
 
 import pytest
 from sklearn.base import is_classifier
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import LogisticRegression
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.linear_model import LogisticRegression, Ridge
 
 from lifecycle.config import MODEL_TASKS, load_params
 from lifecycle.modeling.estimators import build_model, model_params
@@ -36,3 +41,30 @@ def test_every_model_and_task_that_config_allows_builds(model: str, task: str) -
     """config.MODEL_TASKS (checked at load: ridge is regression-only, ...) is what build_model can build."""
     estimator = build_model(with_model(model), task, seed=1)
     assert is_classifier(estimator) == (task == "classification")
+
+
+EXPECTED = {  # scikit-learn's estimator for each (train.model, task), as docs and params.yaml name them
+    ("hist_gradient_boosting", "classification"): HistGradientBoostingClassifier,
+    ("hist_gradient_boosting", "regression"): HistGradientBoostingRegressor,
+    ("random_forest", "classification"): RandomForestClassifier,
+    ("random_forest", "regression"): RandomForestRegressor,
+    ("logistic_regression", "classification"): LogisticRegression,
+    ("ridge", "regression"): Ridge,
+}
+
+
+def test_the_allowed_pairs_are_exactly_the_known_estimators() -> None:
+    assert {(m, t) for m, tasks in MODEL_TASKS.items() for t in tasks} == set(EXPECTED)
+
+
+@pytest.mark.parametrize(("model", "task"), sorted(EXPECTED))
+def test_every_params_yaml_hyperparameter_and_the_seed_reach_the_estimator(model: str, task: str) -> None:
+    estimator = build_model(with_model(model), task, seed=123)
+    assert type(estimator) is EXPECTED[(model, task)]
+    configured = getattr(TRAIN, model).model_dump()
+    assert configured  # params.yaml names some hyperparameters for every model
+    got = estimator.get_params()
+    assert {k: got[k] for k in configured} == configured
+    assert got["random_state"] == 123
+    if model == "hist_gradient_boosting":
+        assert got["early_stopping"] is False  # no internal validation split: every row of train trains
