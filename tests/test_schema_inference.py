@@ -20,7 +20,7 @@ def table(n: int = 60) -> pd.DataFrame:
             "logged": [f"2026-02-{1 + i % 28:02d} 10:00" for i in range(n)],  # dates as text
             "temp_c": [20.5 + i for i in range(n)],
             "cycles": [i % 7 for i in range(n)],  # integers, not an id by name
-            "mode": ["fast", "slow", None] * (n // 3),
+            "mode": ["slow", "fast", None] * (n // 3),  # first seen: slow
             "cooled": [True, False] * (n // 2),
             "fault": ["none", "overheating", "none", "cell_imbalance"] * (n // 4),
         }
