@@ -8,7 +8,7 @@ Writing lives in :mod:`lifecycle.io` (atomic writes).
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +79,11 @@ def _explain_single_column(src: str, df: pd.DataFrame, options: Mapping[str, Any
         )
 
 
-def read_parquet(path: str | Path, what: str = "input", *, producer: str = "dvc repro") -> pd.DataFrame:
-    """Read a Parquet file written by an earlier stage.
+def read_parquet(
+    path: str | Path, what: str = "input", *, producer: str = "dvc repro", columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Read a Parquet file written by an earlier stage: every column, or only ``columns`` (those of them the file
+    has, in the file's order: a stage reads what it needs and checks for what is absent itself).
 
     Raises :class:`DataError` naming the file, ``what`` it is and the command that makes it (``producer``) when it
     is missing, empty or corrupt.
@@ -89,7 +92,10 @@ def read_parquet(path: str | Path, what: str = "input", *, producer: str = "dvc 
     if not p.exists():
         raise DataError(f"{p}: {what} not found; run `{producer}` to build it")
     try:
-        return pd.read_parquet(p)
+        if columns is not None:
+            wanted = set(columns)
+            columns = [c for c in pq.read_schema(p).names if c in wanted]
+        return pd.read_parquet(p, columns=columns)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise DataError(
             f"{p}: cannot be read as Parquet ({type(exc).__name__}: {exc}); the file is empty or corrupt, "
