@@ -48,16 +48,20 @@ FITTED = re.compile(r"fitted in ([0-9.]+) s")
 STAGE = re.compile(r"-m lifecycle\.stages\.(\w+)")
 
 # The `python` that dvc.yaml's commands find first on PATH: runs the real interpreter as a child, then appends
-# {stage, wall_s, peak_rss_mb, rc} to $BENCH_STAGE_LOG. `-S -E`: no site packages, no PYTHON* variables, so the
+# {stage, wall_s, peak_rss_mb, rc} to $BENCH_STAGE_LOG; with $BENCH_PROFILE_DIR, runs each stage under cProfile
+# (<dir>/<stage>.prof, read with `python -m pstats`). `-S -E`: no site packages, no PYTHON* variables, so the
 # shim's own start-up is ~10 ms. ru_maxrss of wait4 is in KiB on Linux.
 SHIM = """#!{python} -SE
 import json, os, re, sys, time
 real, log = {python!r}, os.environ["BENCH_STAGE_LOG"]
+stage = re.search(r"-m lifecycle\\.stages\\.(\\w+)", " ".join(sys.argv))
+args = sys.argv[1:]
+if stage and os.environ.get("BENCH_PROFILE_DIR"):
+    args = ["-m", "cProfile", "-o", os.path.join(os.environ["BENCH_PROFILE_DIR"], stage.group(1) + ".prof"), *args]
 started = time.perf_counter()
-pid = os.posix_spawn(real, [real, *sys.argv[1:]], os.environ)
+pid = os.posix_spawn(real, [real, *args], os.environ)
 _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - started
-stage = re.search(r"-m lifecycle\\.stages\\.(\\w+)", " ".join(sys.argv))
 with open(log, "a") as fh:
     fh.write(json.dumps({{"stage": stage.group(1) if stage else " ".join(sys.argv[1:3]), "wall_s": wall,
                          "peak_rss_mb": usage.ru_maxrss / 1024, "rc": os.waitstatus_to_exitcode(status)}}) + "\\n")
@@ -103,11 +107,16 @@ def shim_dir(workdir: Path) -> Path:
     return d
 
 
-def run_pipeline(repo: Path, shim: Path) -> dict:
-    """``dvc repro evaluate`` then ``dvc repro promote`` with the shim first on PATH; per-stage records."""
+def run_pipeline(repo: Path, shim: Path, profile: Path | None = None) -> dict:
+    """``dvc repro evaluate`` then ``dvc repro promote`` with the shim first on PATH; per-stage records. With
+    ``profile``: each stage's cProfile in ``profile/<rows>/<stage>.prof``."""
     log = repo.parent / f"stages-{repo.name}.jsonl"
     log.unlink(missing_ok=True)
-    env = env_with(shim, BENCH_STAGE_LOG=str(log))
+    extra = {}
+    if profile is not None:
+        (profile / repo.name).mkdir(parents=True, exist_ok=True)
+        extra["BENCH_PROFILE_DIR"] = str((profile / repo.name).resolve())
+    env = env_with(shim, BENCH_STAGE_LOG=str(log), **extra)
     to_evaluate, out1 = sh(["dvc", "repro", "evaluate"], repo, env)
     rest, _ = sh(["dvc", "repro", "promote"], repo, env)
     stages = [json.loads(line) for line in log.read_text().splitlines()]
@@ -190,6 +199,7 @@ def main() -> None:
     parser.add_argument("--noop-repeats", type=int, default=5)
     parser.add_argument("--no-baseline", action="store_true", help="skip the single-process comparison")
     parser.add_argument("--json", type=Path, help="also write every measurement to this JSON file")
+    parser.add_argument("--profile", type=Path, help="run each stage under cProfile; DIR/repo-<rows>/<stage>.prof")
     parser.add_argument("--baseline-only", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_only:
@@ -203,7 +213,7 @@ def main() -> None:
         shim = shim_dir(Path(tmp))
         for rows in args.rows:
             repo = scratch_repo(rows, Path(tmp))
-            run = run_pipeline(repo, shim) | {"rows": rows, "load_after": os.getloadavg()[0]}
+            run = run_pipeline(repo, shim, args.profile) | {"rows": rows, "load_after": os.getloadavg()[0]}
             report(rows, run)
             if not args.no_baseline:
                 base_s, steps = run_baseline(rows)

@@ -29,6 +29,9 @@ from lifecycle.schema import Schema
 log = logging.getLogger(__name__)
 GRID = np.linspace(0.0, 1.0, 101)  # the x values (FPR, recall) at which curves are sampled
 SCATTER_POINTS = 2000  # regression plots show at most this many test rows, sampled with the seed
+# DVC's confusion plot gets one JSON record per row (~75 bytes): at most this many test rows, sampled with the seed
+# (2M test rows were a 148 MB git-tracked file and ~85 s of dvclive; issue 20). Metrics and the PNG use every row.
+CONFUSION_ROWS = 20_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,7 +50,8 @@ class Plot:
 class Evaluation:
     """The result of :func:`evaluate`.
 
-    ``confusion``: (y_true, y_pred) as strings for dvclive's ``confusion_matrix`` (None for regression);
+    ``confusion``: (y_true, y_pred) as strings for dvclive's ``confusion_matrix`` (None for regression), of every
+    test row, or of :data:`CONFUSION_ROWS` of them sampled with the seed (in test-split order) when there are more;
     ``figures``: PNG file name -> figure, in the order they are to be saved.
     """
 
@@ -75,7 +79,8 @@ def evaluate(model: Any, df: pd.DataFrame, schema: Schema, cfg: Evaluate, seed: 
     if schema.task == "classification":
         if proba is None:
             raise DataError(f"{type(model).__name__} has no predict_proba; evaluate needs class probabilities")
-        confusion = y.astype(str).tolist(), pd.Series(y_pred).astype(str).tolist()
+        rows = sample_rows(len(y), CONFUSION_ROWS, seed)
+        confusion = y.iloc[rows].astype(str).tolist(), pd.Series(np.asarray(y_pred)[rows]).astype(str).tolist()
         roc, pr = one_vs_rest_curves(y, proba, schema.classes)
         plots = [
             Plot("roc", roc, "fpr", "tpr", "class_curves", "ROC, one vs rest"),
@@ -106,6 +111,14 @@ def evaluate(model: Any, df: pd.DataFrame, schema: Schema, cfg: Evaluate, seed: 
     plots.append(Plot("importance", imp, "importance", "feature", "bar_horizontal_sorted", "Permutation importance"))
     figures["importance.png"] = figure_importance(imp)
     return Evaluation(metrics, plots, confusion, figures)
+
+
+def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
+    """Positions of at most ``size`` of ``n`` rows, shape (min(n, size),), sorted: all of them when ``n <= size``,
+    else the first ``size`` of a permutation drawn with ``seed`` (numpy's ``default_rng(seed).permutation``)."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).permutation(n)[:size])
 
 
 def one_vs_rest_curves(y: pd.Series, proba: np.ndarray, classes: Sequence[Any]) -> tuple[list[dict], list[dict]]:
