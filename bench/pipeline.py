@@ -84,12 +84,16 @@ def sh(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[fl
     return elapsed, proc.stdout + proc.stderr
 
 
-def scratch_repo(rows: int, workdir: Path) -> Path:
+def scratch_repo(rows: int, workdir: Path, threads: int | None = None) -> Path:
+    """A copy of this checkout in ``workdir`` as a fresh git repository, with ``ingest.rows`` = ``rows`` (and
+    ``train.threads`` = ``threads`` when given); no dvc.lock, so every stage runs."""
     repo = workdir / f"repo-{rows}"
     shutil.copytree(ROOT, repo, ignore=IGNORE)
     (repo / "dvc.lock").unlink(missing_ok=True)
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["ingest"]["rows"] = rows
+    if threads is not None:
+        params["train"]["threads"] = threads
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh(["git", "init", "-q"], repo)
     sh(["git", "add", "-A"], repo)
@@ -130,7 +134,7 @@ def run_pipeline(repo: Path, shim: Path, profile: Path | None = None) -> dict:
     }
 
 
-def baseline(rows: int) -> dict[str, float]:
+def baseline(rows: int, threads: int | None = None) -> dict[str, float]:
     """The same compute in one process, in memory (run in a child process by the benchmark)."""
 
     from lifecycle.artifact import predict
@@ -146,6 +150,8 @@ def baseline(rows: int) -> dict[str, float]:
     t = time.perf_counter()
     params = load_params(ROOT / "params.yaml")
     params = params.model_copy(update={"ingest": params.ingest.model_copy(update={"rows": rows})})
+    if threads is not None:
+        params = params.model_copy(update={"train": params.train.model_copy(update={"threads": threads})})
     df, schema = load_dataset(params.ingest, params.base.seed)
     times["generate"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -166,10 +172,10 @@ def baseline(rows: int) -> dict[str, float]:
     return times
 
 
-def run_baseline(rows: int) -> tuple[float, dict[str, float]]:
+def run_baseline(rows: int, threads: int | None = None) -> tuple[float, dict[str, float]]:
     started = time.perf_counter()
     out = subprocess.run(
-        [sys.executable, __file__, "--baseline-only", str(rows)],
+        [sys.executable, __file__, "--baseline-only", str(rows), *(["--threads", str(threads)] if threads else [])],
         env=env_with(),
         capture_output=True,
         text=True,
@@ -200,10 +206,16 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true", help="skip the single-process comparison")
     parser.add_argument("--json", type=Path, help="also write every measurement to this JSON file")
     parser.add_argument("--profile", type=Path, help="run each stage under cProfile; DIR/repo-<rows>/<stage>.prof")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="train.threads for both sides (default: params.yaml's); 1 on a loaded machine, "
+        "where OpenMP threads wait for each other at every barrier",
+    )
     parser.add_argument("--baseline-only", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.baseline_only:
-        print(json.dumps(baseline(args.baseline_only)))
+        print(json.dumps(baseline(args.baseline_only, args.threads)))
         return
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
@@ -212,11 +224,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
         shim = shim_dir(Path(tmp))
         for rows in args.rows:
-            repo = scratch_repo(rows, Path(tmp))
+            repo = scratch_repo(rows, Path(tmp), args.threads)
             run = run_pipeline(repo, shim, args.profile) | {"rows": rows, "load_after": os.getloadavg()[0]}
             report(rows, run)
             if not args.no_baseline:
-                base_s, steps = run_baseline(rows)
+                base_s, steps = run_baseline(rows, args.threads)
                 run |= {"baseline_s": base_s, "baseline_steps": steps}
                 print(
                     f"  dvc repro evaluate {run['to_evaluate_s']:.1f} s vs single process {base_s:.1f} s: ratio "
