@@ -70,6 +70,8 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 
 def env_with(path_first: Path | None = None, **extra: str) -> dict[str, str]:
+    """The environment of the benchmark's children: this venv's ``bin`` on PATH (after ``path_first``), plus
+    ``extra``; ``OMP_NUM_THREADS`` as ``--threads`` sets it (main)."""
     dirs = [str(path_first)] if path_first else []
     return {**os.environ, "PATH": os.pathsep.join([*dirs, str(BIN), os.environ["PATH"]]), **extra}
 
@@ -209,11 +211,13 @@ def main() -> None:
     parser.add_argument(
         "--threads",
         type=int,
-        help="train.threads for both sides (default: params.yaml's); 1 on a loaded machine, "
-        "where OpenMP threads wait for each other at every barrier",
+        help="train.threads and OMP_NUM_THREADS for both sides (default: params.yaml's, OpenMP's); 1 on a loaded "
+        "machine, where OpenMP threads wait for each other at every barrier",
     )
     parser.add_argument("--baseline-only", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.threads:  # every OpenMP user (predict in evaluate, export, score), not only the fit
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     if args.baseline_only:
         print(json.dumps(baseline(args.baseline_only, args.threads)))
         return
