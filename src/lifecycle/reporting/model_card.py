@@ -17,6 +17,7 @@ PLOT_TITLES = {
     "roc": "ROC, one vs rest",
     "precision_recall": "Precision-recall",
     "importance": "Permutation importance",
+    "shap_importance": "Mean |SHAP| (test split)",
     "predicted_vs_actual": "Predicted vs actual",
     "residuals": "Residuals",
 }
