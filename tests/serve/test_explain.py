@@ -16,9 +16,7 @@ TOLERANCE = 1e-6
 
 def additive(row: dict) -> float:
     """The largest |base_value + sum(contributions) - output| of one explanation row, over its classes."""
-    gaps = [
-        abs(row["base_value"][c] + sum(row["contributions"][c].values()) - row["output"][c]) for c in row["output"]
-    ]
+    gaps = [abs(row["base_value"][c] + sum(row["contributions"][c].values()) - row["output"][c]) for c in row["output"]]
     return max(gaps)
 
 
@@ -87,7 +85,12 @@ def test_missing_values_and_identifiers_are_explained(client, records):
         ("/explain", {"records": []}, "records", "at least 1"),
         ("/explain", {"rows": []}, "records", "required"),
         ("/v1/models/lifecycle:explain", {"instances": [[1.0, 2.0]]}, "instances[0]", "needs 11 values"),
-        ("/v1/models/lifecycle:explain", {"instances": [{"chemistry": "NiCd"}]}, "instances[0].chemistry", "categories"),
+        (
+            "/v1/models/lifecycle:explain",
+            {"instances": [{"chemistry": "NiCd"}]},
+            "instances[0].chemistry",
+            "categories",
+        ),
     ],
 )
 def test_bad_requests_get_the_predict_errors(bad_client, records, path, body, field, rule):
