@@ -16,7 +16,7 @@ side alike; medians and p99 over the rounds):
 Targets (issue 18): one-row explanation over HTTP within 3x of a scikit-learn one-row prediction (reported against
 both the in-process ``predict_proba`` and the HTTP ``/predict`` with the sklearn engine); 100-row batches at least
 10x faster per row than one-row explanations. Results: bench/results/explain.json and docs/benchmarks.md.
-Bounded: a fixed number of rounds; ~2 minutes on 2 cores (``--quick``: ~30 s).
+Bounded: a fixed number of rounds; ~7 minutes on the 2 shared cores at load 20 (``--quick``: ~2 minutes).
 """
 
 from __future__ import annotations
