@@ -320,6 +320,7 @@ class Train(Section):
     search_metric: str | None  # null: f1_macro (classification) / rmse (regression)
     search_n_jobs: NJobs
     search_space: SearchSpace
+    shap_background_rows: Count  # rows of the train split (drawn with base.seed) that SHAP explanations start from
     hist_gradient_boosting: HistGradientBoosting
     random_forest: RandomForest
     logistic_regression: LogisticRegression
@@ -336,6 +337,7 @@ class Train(Section):
 class Evaluate(Section):
     permutation_repeats: Count
     permutation_max_rows: Count
+    shap_max_rows: Count  # the global SHAP view: mean |SHAP| over at most this many test rows (drawn with base.seed)
 
 
 class Export(Section):

@@ -15,7 +15,7 @@ from lifecycle.modeling.features import build_preprocessor
 from lifecycle.modeling.metrics import CLASSIFICATION, REGRESSION
 from lifecycle.schema import infer_schema
 
-CFG = Evaluate(permutation_repeats=2, permutation_max_rows=150)
+CFG = Evaluate(permutation_repeats=2, permutation_max_rows=150, shap_max_rows=100)
 
 
 def frame(task: str, n: int = 200) -> pd.DataFrame:

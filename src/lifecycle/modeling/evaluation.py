@@ -4,7 +4,8 @@
 metrics of :func:`~lifecycle.modeling.metrics.compute_metrics`, the plot data in long form (one dict per point, as
 DVC's plot templates read it) and matplotlib figures of the same plots. The evaluate stage logs them with dvclive.
 Classification: confusion matrix, one-vs-rest ROC and precision-recall per class; regression: predicted vs actual
-and residuals; both: permutation importance of each raw input column.
+and residuals; both: permutation importance of each raw input column and, given the model's SHAP background, the
+global SHAP view: mean |SHAP| of each raw input column over test rows (:mod:`lifecycle.modeling.explain`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
 from lifecycle import artifact
 from lifecycle.config import Evaluate
 from lifecycle.errors import DataError
+from lifecycle.modeling.explain import Explainer, mean_abs_shap
 from lifecycle.modeling.metrics import compute_metrics
 from lifecycle.schema import Schema
 
@@ -57,12 +59,17 @@ class Evaluation:
     figures: dict[str, Figure]
 
 
-def evaluate(model: Any, df: pd.DataFrame, schema: Schema, cfg: Evaluate, seed: int) -> Evaluation:
+def evaluate(
+    model: Any, df: pd.DataFrame, schema: Schema, cfg: Evaluate, seed: int, background: pd.DataFrame | None = None
+) -> Evaluation:
     """Metrics, plot data and figures of the fitted pipeline ``model`` on ``df`` (the test split, raw rows).
 
-    ``cfg``: params.yaml's ``evaluate`` section (permutation importance); ``seed`` (base.seed) draws the
-    permutation rows and the regression scatter sample. Raises :class:`~lifecycle.errors.DataError` when ``df``
-    lacks a feature or the target, or a classifier gives no probabilities.
+    ``cfg``: params.yaml's ``evaluate`` section (permutation importance, the SHAP sample); ``seed`` (base.seed)
+    draws the permutation rows, the SHAP rows and the regression scatter sample; ``background``: the model's SHAP
+    background (raw rows, :func:`lifecycle.modeling.explain.background_frame`), without which there is no SHAP
+    view. Raises :class:`~lifecycle.errors.DataError` when ``df`` lacks a feature or the target, or a classifier
+    gives no probabilities, and :class:`~lifecycle.modeling.explain.ExplanationError` when the model cannot be
+    explained.
     """
     missing = [c for c in [*schema.features, schema.target] if c not in df.columns]
     if missing:
@@ -105,7 +112,29 @@ def evaluate(model: Any, df: pd.DataFrame, schema: Schema, cfg: Evaluate, seed: 
     imp = importances(model, X, y, cfg, seed)
     plots.append(Plot("importance", imp, "importance", "feature", "bar_horizontal_sorted", "Permutation importance"))
     figures["importance.png"] = figure_importance(imp)
+    if background is not None:
+        rows, per_output, space = shap_importance(model, X, schema, background, cfg.shap_max_rows, seed)
+        plots.append(Plot("shap_importance", rows, "mean_abs_shap", "feature", "bar_horizontal_sorted", SHAP_TITLE))
+        figures["shap_importance.png"] = figure_shap(rows, per_output, space)
     return Evaluation(metrics, plots, confusion, figures)
+
+
+SHAP_TITLE = "Mean |SHAP| (test split)"
+
+
+def shap_importance(
+    model: Any, X: pd.DataFrame, schema: Schema, background: pd.DataFrame, max_rows: int, seed: int
+) -> tuple[list[dict], dict[str, list[float]], str]:
+    """The global SHAP view: mean |SHAP| of each raw input column over at most ``max_rows`` rows of ``X`` (sampled
+    with ``seed``), against ``background``. Returns ``(rows, per_output, output_space)`` as
+    :func:`lifecycle.modeling.explain.mean_abs_shap` gives them, and the key of the unit they are in."""
+    if len(X) > max_rows:
+        X = X.sample(max_rows, random_state=seed)
+    explainer = Explainer(model, background, schema)
+    log.info("SHAP: %s on %d rows against %d background rows", explainer.method, len(X), len(background))
+    explanation = explainer.explain(X)
+    rows, per_output = mean_abs_shap(explanation)
+    return rows, per_output, explanation.output_space
 
 
 def one_vs_rest_curves(y: pd.Series, proba: np.ndarray, classes: Sequence[Any]) -> tuple[list[dict], list[dict]]:
@@ -198,6 +227,26 @@ def figure_importance(rows: list[dict]) -> Figure:
     fig, ax = _figure(0.3 * len(rows) + 1.2)
     ax.barh([r["feature"] for r in rows][::-1], [r["importance"] for r in rows][::-1], color="#4c72b0")
     ax.set(title="Permutation importance (test split)", xlabel="mean score drop")
+    fig.tight_layout()
+    return fig
+
+
+def figure_shap(rows: list[dict], per_output: dict[str, list[float]], output_space: str) -> Figure:
+    """Horizontal bars of mean |SHAP| per feature, most important on top; with several outputs (classes) each bar
+    is stacked from the classes' shares (each class's mean |SHAP| divided by the number of classes)."""
+    fig, ax = _figure(0.3 * len(rows) + 1.4)
+    names = [r["feature"] for r in rows][::-1]
+    left = np.zeros(len(rows))
+    if len(per_output) > 1:
+        for label, values in per_output.items():
+            share = np.asarray(values[::-1]) / len(per_output)
+            ax.barh(names, share, left=left, label=label)
+            left += share
+        ax.legend(fontsize=7, loc="lower right", title="class", title_fontsize=7)
+    else:
+        ax.barh(names, [r["mean_abs_shap"] for r in rows][::-1], color="#4c72b0")
+    unit = {"log_odds": "log-odds", "probability": "probability", "target": "target units"}.get(output_space, "")
+    ax.set(title=SHAP_TITLE, xlabel=f"mean |SHAP| ({unit})")
     fig.tight_layout()
     return fig
 

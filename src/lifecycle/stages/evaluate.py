@@ -4,7 +4,7 @@
         --out metrics/evaluate
 
 The model is loaded only after its sha256 matched its metadata (lifecycle.artifact.load_model); what is computed
-is lifecycle.modeling.evaluation's. Writes ``<out>/metrics.json`` and ``<out>/plots/`` (dvclive layout, declared
+is lifecycle.modeling.evaluation's, the global SHAP view against the background the metadata carries. Writes ``<out>/metrics.json`` and ``<out>/plots/`` (dvclive layout, declared
 by hand in dvc.yaml because dvclive runs with ``dvcyaml=False``).
 """
 
@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from lifecycle import cli
-from lifecycle.artifact import load_model
+from lifecycle.artifact import ModelMetadata, load_model
 from lifecycle.config import load_params
 from lifecycle.data.readers import read_parquet
 from lifecycle.modeling.evaluation import Evaluation, evaluate
+from lifecycle.modeling.explain import background_frame
 from lifecycle.schema import read_schema
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     params = load_params(args.params)
     schema = read_schema(args.schema)
-    model = load_model(args.model, args.meta)
+    meta = ModelMetadata.read(args.meta)
+    model = load_model(args.model, meta, source=args.meta)
+    background = background_frame(meta.explainer.background if meta.explainer else [], schema)
     df = read_parquet(args.data, "test split")
-    result = evaluate(model, df, schema, params.evaluate, params.base.seed)
+    result = evaluate(model, df, schema, params.evaluate, params.base.seed, background)
     with Live(dir=args.out, dvcyaml=False, save_dvc_exp=False, report=None) as live:
         log_to_live(result, live)
     log.info("test metrics on %d rows: %s", len(df), ", ".join(f"{k}={v}" for k, v in result.metrics.items()))
