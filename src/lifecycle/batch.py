@@ -54,7 +54,7 @@ from lifecycle.predictions import (
 from lifecycle.quality.contract import ColumnRule, Contract
 from lifecycle.quality.gx import judge
 from lifecycle.quality.rules import SeenRows, split_rows
-from lifecycle.schema import Schema, normalize_name
+from lifecycle.schema import Schema, normalize_name, parse_datetimes
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def _basic_checks(df: pd.DataFrame, schema: Schema, contract: Contract | None) -
             flag(pd.Series(True, index=df.index), f"missing identifier {c}")
     for c in schema.datetimes:
         if c in df.columns:
-            out[c] = pd.to_datetime(df[c], errors="coerce", format="ISO8601")
+            out[c] = parse_datetimes(df[c])  # as ingest: time zones to UTC, naive values as UTC
         else:
             out[c] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
     int_columns = {r.name for r in contract.columns if r.type == "int"} if contract is not None else set()

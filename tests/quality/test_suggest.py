@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_suggested_contract_loads_leaves_glitches_out_and_passes_its_own_data(messy, cfg) -> None:
     df, schema = messy
-    text = suggest_contract(df, schema, "telemetry")
+    text = suggest_contract(df, schema, "telemetry", cfg)
     contract = parse_contract(yaml.safe_load(text), "suggested.yaml")
     assert "outlier(s) left out (glitches?)" in text
     soh = contract.column("state_of_health_pct")
@@ -43,7 +43,7 @@ def test_suggest_on_wine_quality(cfg) -> None:
     ingest = params.ingest.model_copy(update={"source": "x", "target": "quality"})
     raw = pd.read_csv(ROOT / "data/external/winequality-red.csv", sep=";")
     df, schema = prepare(raw, ingest, "wine")
-    contract = parse_contract(yaml.safe_load(suggest_contract(df, schema, "wine")), "wine.yaml")
+    contract = parse_contract(yaml.safe_load(suggest_contract(df, schema, "wine", cfg)), "wine.yaml")
     assert contract.duplicates == "keep" and contract.classes == (3, 4, 5, 6, 7, 8)
     result = validate_frame(df, schema, contract, cfg.model_copy(update={"min_class_rows": 5}))
     assert result.success, result.summary()
