@@ -206,13 +206,14 @@ def infer_schema(
     source: str = "input",
     *,
     min_category_rows: int = 5,
-    datetime_features: Iterable[str] = DATETIME_PARTS,
+    datetime_features: Iterable[str] = (),
     written: Mapping[str, str] | None = None,
 ) -> Schema:
     """Infer each column's role from its dtype, name and cardinality; dates are tried before identifiers.
 
     - booleans are categorical; datetime columns (tz-aware or not, or ISO 8601 text) are ``datetime``, learned from
-      through ``datetime_features`` (empty: only carried along); numbers are ``numeric`` unless an integer column
+      through ``datetime_features`` (ingest passes ``ingest.datetime_features``; empty, the default here: only
+      carried along); numbers are ``numeric`` unless an integer column
       named like an id (``*_id``, ``uuid``) is mostly unique;
     - text is categorical when it has at most ``max_categories`` distinct values; with more, its values seen in
       at least ``min_category_rows`` rows (at most ``max_categories``, the most frequent) are kept and the rest

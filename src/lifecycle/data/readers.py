@@ -174,7 +174,7 @@ def encoding_message(src: str, exc: UnicodeDecodeError, options: Mapping[str, An
             pass
     return (
         f"{src}: not {configured} text ({where}); set ingest.read_options.encoding: {guess} "
-        f"(dvc exp run -S '++ingest.read_options.encoding={guess}')"
+        f"(dvc exp run -S '++ingest.read_options.encoding={json.dumps(guess)}')"
     )
 
 
@@ -219,7 +219,7 @@ _COMMA_THOUSANDS = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")  # 1,408  48,334
 _COMMA_DECIMAL = re.compile(r"[+-]?\d*,\d+")  # 3,75
 _DOT_THOUSANDS = re.compile(r"[+-]?\d{1,3}(\.\d{3})+(,\d+)?")  # 1.408,5
 _MISSING_WORDS = {"na", "n/a", "n.a.", "nan", "null", "none", "nil", "missing", "unknown", "not available", "#n/a"}
-_DMY = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{2}|\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
+_DMY = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
 _TIME_PART = re.compile(r"[ T](\d{1,2}:\d{2})(:\d{2})?$")
 
 
@@ -274,7 +274,7 @@ def check_text_columns(df: pd.DataFrame, source: str, read_options: Mapping[str,
         merged["na_values"] = list(dict.fromkeys([*options["na_values"], *fixes["na_values"]]))
     shown = ", ".join(f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in merged.items())
     flags = " ".join(f"-S '++ingest.read_options.{k}={json.dumps(v, ensure_ascii=False)}'" for k, v in merged.items())
-    raise DataError(f"{source}: {'; '.join(found)}; set ingest.read_options: {{{shown}}} (dvc exp run {flags})")
+    raise DataError(f"{source}: {'; '.join(found)}; add to ingest.read_options: {{{shown}}} (dvc exp run {flags})")
 
 
 def _number_format(values: pd.Series, options: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
@@ -312,7 +312,7 @@ def _missing_markers(values: pd.Series) -> tuple[str, dict[str, Any]] | None:
     if len(markers) > 3 or not all(is_marker):
         return None
     shown = ", ".join(repr(m) for m in markers)
-    return f"holds numbers and {shown} ({len(others)} rows) as missing-value marker", {"na_values": markers}
+    return f"holds numbers, and {shown} in {len(others)} rows as a missing-value marker", {"na_values": markers}
 
 
 def _dates(values: pd.Series) -> tuple[str, dict[str, Any]] | None:
