@@ -200,3 +200,21 @@ def test_unlabeled_rows_are_quarantined_and_counted(stage: Callable, tmp_path: P
     assert len(q) == 20 and (q["reason"] == "unlabeled: payment is null").all()
     assert json.loads((tmp_path / "validate.json").read_text())["rows_unlabeled"] == 20
     assert "20 quarantined (20 unlabeled)" in done["validate"].stderr
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+@pytest.mark.parametrize("file", ["winequality-red.csv", "winequality-white.csv"])
+def test_wine_quality_trains_by_params_alone(file: str, task: str, stage: Callable, tmp_path: Path) -> None:
+    """The real UCI files (data/external), as the README's example sets them: only the task differs."""
+    case = Case(
+        str(ROOT / "data/external" / file), "quality", task=task, ingest={"read_options": {"sep": ";"}},
+        roles={"fixed_acidity": "numeric", "alcohol": "numeric"},
+    )  # fmt: skip
+    params = write_params(tmp_path, case)
+    changed = yaml.safe_load(params.read_text())
+    changed["validate"]["min_class_rows"] = 5  # the README's -S validate.min_class_rows=5: quality 3 and 9 are rare
+    params.write_text(yaml.safe_dump(changed, sort_keys=False))
+    done = run_pipeline(stage, tmp_path, onnx=False)
+    assert_trained(tmp_path, done, case)
+    if task == "classification":
+        assert json.loads((tmp_path / "schema.json").read_text())["classes"][0] == 3
