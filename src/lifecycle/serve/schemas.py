@@ -5,9 +5,11 @@ One record is a ``TypedDict`` with one key per column the model was trained with
 - numeric features: a JSON number (not a string, not a boolean), finite, within the feature's limits when they
   are known (``SERVE_NUMERIC_LIMITS``, else the data contract's bounds that model.json carries, else the built-in
   telemetry's physical limits), or ``null`` for a missing reading (imputed like in training);
-- categorical features: one of the categories seen in training (a ``Literal``), or ``null``;
+- categorical features: one of the categories seen in training (a ``Literal``), or ``null``; for a column with too
+  many values to list (``infrequent`` in the schema) any text, the model grouping the values it does not know;
 - identifier and datetime columns: optional, carried into the prediction log (ids let monitoring join labels
-  that arrive later);
+  that arrive later); a datetime the model learns from is a feature that may be missing (``null`` or absent:
+  its derived features are imputed like in training);
 - anything else: rejected (``extra="forbid"``), so serving never accepts what training never saw without saying so.
 
 Every feature key is required; a ``null`` says "missing" explicitly. Validated records are plain dicts, so the
@@ -85,6 +87,8 @@ def record_type(schema: Schema, limits: Mapping[str, tuple[float, float]]) -> ty
     for column in schema.columns:
         if column.role == "numeric":
             fields[column.name] = Required[_numeric_type(limits.get(column.name))]
+        elif column.role == "categorical" and column.infrequent:  # any text: other values are grouped by the model
+            fields[column.name] = Required[str | None]
         elif column.role == "categorical":
             fields[column.name] = Required[Literal[tuple(column.categories)] | None]  # type: ignore[valid-type]
         elif column.role == "identifier":

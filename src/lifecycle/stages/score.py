@@ -25,7 +25,7 @@ from lifecycle.data.readers import batch_files
 from lifecycle.errors import GateError
 from lifecycle.io import write_json
 from lifecycle.notify import notify
-from lifecycle.quality.contract import contract_path, load_contract
+from lifecycle.quality.contract import dataset_contract
 from lifecycle.schema import read_schema
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     params = load_params(args.params)
     schema = read_schema(args.schema)
-    contract = load_contract(contract_path(args.contracts, params.ingest.source))
+    contract = dataset_contract(args.contracts, params.ingest.source, schema)
     files = batch_files(args.incoming)
     record = ModelMetadata.read(args.meta)
     model = load_model(args.model, record)
