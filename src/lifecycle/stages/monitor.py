@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_json(args.metrics, headline(result))
     if args.details:
         write_json(args.details, result)
-    write_text(args.report, render_report(result, features, reference, scored, reference_pred, schema))
+    write_text(args.report, render_report(result, features, reference, scored, reference_pred, schema, cfg))
     log.info(
         "monitored %d batch rows against %d reference rows: %d drifted feature(s) %s; retrain=%s -> %s, %s",
         len(scored), len(reference), result["n_drifted"], result["drifted_features"], result["retrain"],
