@@ -64,6 +64,8 @@ def test_direction_of_unknown_and_non_numeric_metrics() -> None:
     assert direction("model_version") is None
     assert pr_report._delta(MetricRow("m.json", "retrain", False, True, "-", None)) == "changed"
     assert pr_report._delta(MetricRow("m.json", "accuracy", 0.9, 0.9, "-", None)) == "0"
+    assert pr_report._delta(MetricRow("m.json", "accuracy", None, 0.9, "-", None)) == "added"
+    assert pr_report._delta(MetricRow("m.json", "accuracy", 0.9, None, "-", None)) == "removed"
     assert pr_report._fmt(True) == "yes"  # not Python's True
 
 
@@ -78,3 +80,22 @@ def test_the_library_uses_no_cli_and_no_dvc_internals() -> None:
     assert not {m for m in imported if m == "dvc" or m.startswith(("dvc.", "dvc_render"))}, imported
     assert "lifecycle.cli" not in imported and "lifecycle.lifecycle.cli" not in imported
     assert not [m for m in imported if m.startswith("matplotlib")]  # plots are DVC's Vega specs, rendered by vl-convert
+
+
+def test_metrics_no_longer_reported_are_folded_away_and_gated_ones_stay() -> None:
+    diff = {
+        EVALUATE: {"accuracy": {"old": 0.9, "new": 0.92}, "log_loss": {"old": 0.3}},
+        "metrics/monitor.json": {
+            "drift_share": {"old": 0.5, "new": 0.5},
+            **{f"features.f{i}.psi": {"old": 0.1 * i} for i in range(5)},  # moved to reports/drift.json
+        },
+    }
+    rows = metric_rows(diff, {"log_loss": ("<=", 0.5)}, gated_file=EVALUATE)
+    text = pr_report.render_markdown("main", rows, {}, None, None, [])
+    table, details = text.split("## Params changed")[0].split("<details>", 1)
+    assert "| accuracy | 0.9 | 0.92 | +0.02 ▲ better | - |" in table
+    assert "| log_loss | 0.3 | - | removed | <= 0.5: no value |" in table  # a gate without its value is not hidden
+    assert "features.f" not in table and "drift_share" not in table
+    assert "1 unchanged metrics" in details
+    assert "5 metrics of main no longer reported" in details
+    assert details.count("| metrics/monitor.json | features.f") == 5

@@ -185,6 +185,7 @@ def render_plots(root: Path, base: str, out_dir: Path) -> tuple[list[Figure], li
     slugs: set[str] = set()
     with tempfile.TemporaryDirectory(prefix="pr_report_") as tmp:
         data, warnings = dvc_json(root, "plots", "diff", base, "-o", tmp)
+        warnings = [w.replace(tmp, "<tmp>") for w in warnings]  # the same report for the same inputs
         warnings += [f"plots: {_error_text(e)}" for e in data.get("errors", [])]
         for name, items in sorted((data.get("data") or {}).items()):
             slug = IMAGE_PREFIX + _slug(name.split("::")[-1], slugs)
@@ -265,7 +266,9 @@ def _fmt(value: Any) -> str:
 def _delta(row: MetricRow) -> str:
     delta = row.delta
     if delta is None:
-        return "-" if row.base == row.new else "changed"
+        if row.base == row.new:
+            return "-"
+        return "removed" if row.new is None else "added" if row.base is None else "changed"
     if delta == 0:
         return "0"
     sign = direction(row.name)
@@ -299,18 +302,25 @@ def render_markdown(
     if failed:
         lines += [f"**{len(failed)} promotion gate(s) fail:** " + ", ".join(f"`{r.name}`" for r in failed), ""]
     lines += ["## Metrics", ""]
-    headline = [r for r in rows if r.gate != "-" or r.base != r.new]
-    unchanged = [r for r in rows if r not in headline and _number(r.new)]
+    # no longer reported (moved to a plain output or dropped): listed apart, unless a gate needs the value
+    removed = [r for r in rows if r.new is None and r.base is not None and r.gate == "-"]
+    headline = [r for r in rows if r not in removed and (r.gate != "-" or r.base != r.new)]
+    unchanged = [r for r in rows if r not in headline and r not in removed and _number(r.new)]
     header = ["| File | Metric | Base | PR | Change | Gate |", "|---|---|---:|---:|---:|---|"]
     if headline:
         lines += header + [_metric_line(r) for r in headline]
     elif rows:
         lines.append("No metric changed.")
-    if unchanged:
-        lines += ["", f"<details><summary>{len(unchanged)} unchanged metrics</summary>", "", *header]
-        lines += [_metric_line(r) for r in unchanged[: MAX_ROWS * 2]]
-        if len(unchanged) > MAX_ROWS * 2:
-            lines.append(f"| ... | {len(unchanged) - MAX_ROWS * 2} more | | | | |")
+    for hidden, summary in (
+        (unchanged, f"{len(unchanged)} unchanged metrics"),
+        (removed, f"{len(removed)} metrics of {base} no longer reported (removed, or moved to a plain output)"),
+    ):
+        if not hidden:
+            continue
+        lines += ["", f"<details><summary>{summary}</summary>", "", *header]
+        lines += [_metric_line(r) for r in hidden[: MAX_ROWS * 2]]
+        if len(hidden) > MAX_ROWS * 2:
+            lines.append(f"| ... | {len(hidden) - MAX_ROWS * 2} more | | | | |")
         lines += ["", "</details>"]
     if not rows:
         lines.append("No metrics found (is the pipeline reproduced and are its metrics declared in dvc.yaml?).")
