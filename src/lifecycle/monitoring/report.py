@@ -75,7 +75,7 @@ TEMPLATE = ENV.from_string(
 <html lang="en"><head><meta charset="utf-8"><title>Drift report</title>
 <style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccc;padding:3px 7px;text-align:left}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr.drift{background:#fde2e1}.retrain{color:#b00}.ok{color:#070}figure{display:inline-block;margin:4px}</style>
 </head><body>
 <h1>Drift report</h1>
