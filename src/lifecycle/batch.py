@@ -206,7 +206,8 @@ def predict_chunk(model: Any, clean: pd.DataFrame, schema: Schema, version: str)
 # --------------------------------------------------------------------------------------------- batch
 @dataclasses.dataclass
 class BatchSummary:
-    """Counts over a scored batch: metrics/score.json (:meth:`to_dict`) and :func:`check_batch`'s input."""
+    """Counts over a scored batch: the scoring summary (:meth:`to_dict`), its DVC metrics (:meth:`headline`) and
+    :func:`check_batch`'s input."""
 
     files: list[str]
     rows_read: int = 0
@@ -217,8 +218,16 @@ class BatchSummary:
     nulls: Counter = dataclasses.field(default_factory=Counter)  # feature -> missing values in clean rows
     model_version: str = ""
 
+    def headline(self) -> dict[str, int | float]:
+        """The batch's numbers worth a column in ``dvc metrics show`` / ``dvc exp show`` (metrics/score.json): rows
+        read, scored and quarantined, and the quarantined fraction. File names, reasons and prediction counts are in
+        :meth:`to_dict`."""
+        full = self.to_dict()
+        return {k: full[k] for k in ("rows_read", "rows_scored", "rows_quarantined", "quarantine_fraction")}
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON of metrics/score.json (deterministic order)."""
+        """The scoring summary (reports/score.json; deterministic order): files, model version, counts, the
+        quarantine reasons and the predicted classes."""
         return {
             "files": self.files,
             "model_version": self.model_version,

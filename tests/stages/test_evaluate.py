@@ -55,9 +55,11 @@ def test_writes_metrics_plots_and_pictures(trained: Path, tmp_path: Path) -> Non
     assert set(metrics) == set(CLASSIFICATION)
     assert metrics["accuracy"] > 0.5
     plots = tmp_path / "evaluate/plots"
-    assert (plots / "sklearn/confusion_matrix.json").exists()
-    for name in ("roc", "precision_recall", "importance", "shap_importance"):
+    for name in ("confusion_matrix", "roc", "precision_recall", "importance", "shap_importance"):
         assert json.loads((plots / f"custom/{name}.json").read_text())
+    for name in ("predicted_vs_actual", "residuals"):  # declared in dvc.yaml for regression runs: empty here
+        assert json.loads((plots / f"custom/{name}.json").read_text()) == []
+    assert sorted(p.name for p in plots.iterdir()) == ["custom", "images"]
     shap_rows = json.loads((plots / "custom/shap_importance.json").read_text())
     features = read_schema(trained / "schema.json").features
     assert sorted(r["feature"] for r in shap_rows) == sorted(features)  # one bar per raw column, not per one-hot

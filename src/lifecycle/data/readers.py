@@ -139,7 +139,7 @@ def batch_files(incoming: str | Path) -> list[Path]:
     if not files:
         raise DataError(
             f"{path}: no .csv or .parquet file to score; drop a batch there, e.g. "
-            f"`python -m lifecycle.data.telemetry --version v2 --rows 5000 --out {path}/batch.parquet`"
+            f"`python -m lifecycle.data.telemetry --fleet v2 --rows 5000 --out {path}/batch.parquet`"
         )
     bad = [p for p in files if p.suffix.lower() not in TABLE_SUFFIXES]
     if bad:
