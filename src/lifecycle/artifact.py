@@ -92,6 +92,17 @@ class MetricsSample(_Record):
     seed: int  # base.seed, which drew the sample
 
 
+class ExplainerSection(_Record):
+    """``explainer`` (train): the background of the model's SHAP explanations (lifecycle.modeling.explain).
+
+    ``background``: rows of the training split drawn with ``model.seed`` (``train.shap_background_rows`` of them),
+    the schema's features only, ``None`` for a missing value; every contribution is measured against them. It
+    travels with the model, so the server and evaluate explain without the training data.
+    """
+
+    background: list[dict[str, float | str | None]]
+
+
 class ModelMetadata(_Record):
     """model.json (and train.json, which lacks ``onnx`` and ``contract``): deterministic, no volatile values."""
 
@@ -105,6 +116,7 @@ class ModelMetadata(_Record):
     metrics_sample: dict[str, MetricsSample] | None = None  # {"train": ...}: the rows behind each set of metrics
     onnx: OnnxSection | None = None
     contract: ContractSection | None = None
+    explainer: ExplainerSection | None = None  # absent in records written before explanations existed
 
     # ----------------------------------------------------------------------------------------- views
     @property
@@ -119,9 +131,9 @@ class ModelMetadata(_Record):
 
     # ----------------------------------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
-        """The JSON content, in model.json's key names; ``metrics_sample``/``onnx``/``contract`` only when present
-        (records written before issue 20 have no ``metrics_sample``)."""
-        absent = {key for key in ("metrics_sample", "onnx", "contract") if getattr(self, key) is None}
+        """The JSON content, in model.json's key names; ``metrics_sample``/``onnx``/``contract``/``explainer`` only when
+        present (records written before issue 20 have no ``metrics_sample``, before explanations no ``explainer``)."""
+        absent = {key for key in ("metrics_sample", "onnx", "contract", "explainer") if getattr(self, key) is None}
         return self.model_dump(mode="json", by_alias=True, exclude=absent)
 
     @classmethod

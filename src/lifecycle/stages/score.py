@@ -2,7 +2,7 @@
 
     python -m lifecycle.stages.score --incoming data/incoming --model MODEL --meta MODEL.json --schema SCHEMA \
         --contracts data/contracts --out data/scored/predictions.parquet --quarantine data/scored/quarantine.parquet \
-        --metrics metrics/score.json
+        --metrics metrics/score.json [--summary reports/score.json]
 
 ``--incoming`` is a CSV/Parquet file or a directory whose ``.csv``/``.parquet`` files (name order) form the batch.
 The model is loaded only after its sha256 matched ``--meta`` (lifecycle.artifact.load_model); its version (the
@@ -25,7 +25,7 @@ from lifecycle.data.readers import batch_files
 from lifecycle.errors import GateError
 from lifecycle.io import write_json
 from lifecycle.notify import notify
-from lifecycle.quality.contract import contract_path, load_contract
+from lifecycle.quality.contract import dataset_contract
 from lifecycle.schema import read_schema
 
 log = logging.getLogger(__name__)
@@ -41,12 +41,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--contracts", required=True, help="directory of <dataset>.yaml data contracts")
     parser.add_argument("--out", required=True)
     parser.add_argument("--quarantine", required=True)
-    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--metrics", required=True, help="DVC metrics: rows read, scored, quarantined")
+    parser.add_argument("--summary", help="the batch's summary: files, model version, reasons, predicted classes")
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
     schema = read_schema(args.schema)
-    contract = load_contract(contract_path(args.contracts, params.ingest.source))
+    contract = dataset_contract(args.contracts, params.ingest.source, schema)
     files = batch_files(args.incoming)
     record = ModelMetadata.read(args.meta)
     model = load_model(args.model, record)
@@ -55,7 +56,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except GateError as exc:
         notify(params.notify, "Batch rejected by validation", [str(exc)], status="failure")
         raise
-    write_json(args.metrics, summary.to_dict())
+    write_json(args.metrics, summary.headline())
+    if args.summary:
+        write_json(args.summary, summary.to_dict())
     log.info("scored %d of %d rows from %d file(s) with model %s -> %s (%d quarantined -> %s)",
              summary.rows_scored, summary.rows_read, len(files), record.version, args.out,
              summary.rows_quarantined, args.quarantine)  # fmt: skip
