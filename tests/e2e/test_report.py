@@ -169,7 +169,8 @@ def test_report_on_the_pipeline(changed_repo: Path) -> None:
     assert "| params.yaml | train.hist_gradient_boosting.max_iter | 30 | 10 |" in text
     base = json.loads(run(["git", "show", "HEAD~1:metrics/evaluate/metrics.json"], changed_repo).stdout)
     new = json.loads((changed_repo / "metrics/evaluate/metrics.json").read_text())
-    gates = promotion_gates(load_params(changed_repo / "params.yaml").promote)
+    params = load_params(changed_repo / "params.yaml")
+    gates = promotion_gates(params.promote, params.ingest.task)
     line = next(ln for ln in text.splitlines() if ln.startswith("| metrics/evaluate/metrics.json | accuracy |"))
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert float(cells[2]) == pytest.approx(base["accuracy"], abs=1e-4)

@@ -101,6 +101,10 @@ def render_report(
         )
         + f"</table><p>{fb['rows']} labelled rows joined on the row id.</p>"
     )
+    unseen = fb.get("unseen_labels") or {}
+    if unseen:
+        listed = ", ".join(f"{e(str(v))} ({n})" for v, n in unseen.items())
+        fb_html += f"<p class='retrain'>Labels of classes the model never saw (not in the metrics): {listed}.</p>"
     reasons = "".join(f"<li>{e(r)}</li>" for r in result["reasons"]) or "<li>nothing crossed a threshold</li>"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Drift report</title>

@@ -62,10 +62,13 @@ class MetricRow:
 
 
 # --------------------------------------------------------------------------------------------- gathering
-def promotion_gates(promote: Promote) -> dict[str, tuple[str, float]]:
-    """``promote.min`` / ``promote.max`` -> metric -> (">=" | "<=", threshold); {} without thresholds."""
+def promotion_gates(promote: Promote, task: str) -> dict[str, tuple[str, float]]:
+    """``promote.<task>.min`` / ``.max`` -> metric -> (">=" | "<=", threshold); {} without thresholds.
+
+    ``task``: the PR's ``ingest.task``, whose thresholds apply (raises ValueError for another name)."""
+    gates = promote.gates(task)
     out: dict[str, tuple[str, float]] = {}
-    for thresholds, op in ((promote.min, ">="), (promote.max, "<=")):
+    for thresholds, op in ((gates.min, ">="), (gates.max, "<=")):
         out.update({str(m): (op, float(v)) for m, v in thresholds.items() if _number(v)})
     return out
 
@@ -418,7 +421,7 @@ def build_report(root: Path, base: str, out: Path, params_file: str = "params.ya
                 errors.append(f"plots: {exc}")
     text = render_markdown(
         base,
-        metric_rows(metrics.get("diff", {}), promotion_gates(params.promote)),
+        metric_rows(metrics.get("diff", {}), promotion_gates(params.promote, params.ingest.task)),
         params_diff.get("diff", {}),
         read_optional_json(root / params.paths.metrics / "validate.json"),
         read_optional_json(root / params.paths.promotion),
