@@ -196,7 +196,11 @@ def test_every_problem_is_reported_at_once_one_line_each() -> None:
         ("monitor.prediction_psi_threshold", -1, r"monitor\.prediction_psi_threshold: -1\.0 is out of range"),
         ("monitor.min_drifted_features", 0, r"monitor\.min_drifted_features: 0 is out of range"),
         ("monitor.reference_rows", -1, r"monitor\.reference_rows: -1 is out of range; use a value >= 0 \(0 = all"),
-        ("monitor.feedback.regression.max_drop", -0.1, r"monitor\.feedback\.regression\.max_drop: -0\.1 is out of range"),
+        (
+            "monitor.feedback.regression.max_drop",
+            -0.1,
+            r"monitor\.feedback\.regression\.max_drop: -0\.1 is out of range",
+        ),
         ("monitor.min_feedback_rows", 0, r"monitor\.min_feedback_rows: 0 is out of range"),
         ("notify.timeout_seconds", 0, r"notify\.timeout_seconds: 0\.0 is out of range; use a value > 0"),
         # names
@@ -272,7 +276,10 @@ def test_values_at_the_edge_of_their_meaning_load(path: str, value: object) -> N
             {"promote.classification.min": {"accurcy": 0.8}},
             r"promote\.classification\.min\.accurcy: unknown metric; did you mean 'accuracy'\?",
         ),
-        ({"promote.regression.max": {"rmce": 0.8}}, r"promote\.regression\.max\.rmce: unknown metric; did you mean 'rmse'"),
+        (
+            {"promote.regression.max": {"rmce": 0.8}},
+            r"promote\.regression\.max\.rmce: unknown metric; did you mean 'rmse'",
+        ),
         ({"promote.classification.min_improvement": {"auc": 0.0}}, r"classification\.min_improvement\.auc: unknown"),
         (
             {"promote.classification.min": {"log_loss": 0.5}},

@@ -128,9 +128,18 @@ def test_metric_missing_from_the_champion_is_an_error_naming_it() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"min": {"accurcy": 0.8}}, r"promote\.classification\.min\.accurcy: unknown metric; did you mean 'accuracy'\?"),
-        ({"min": {"log_loss": 0.5}}, r"classification\.min\.log_loss: log_loss is a loss .* promote\.classification\.max"),
-        ({"max": {"accuracy": 0.5}}, r"classification\.max\.accuracy: accuracy is a score .* promote\.classification\.min"),
+        (
+            {"min": {"accurcy": 0.8}},
+            r"promote\.classification\.min\.accurcy: unknown metric; did you mean 'accuracy'\?",
+        ),
+        (
+            {"min": {"log_loss": 0.5}},
+            r"classification\.min\.log_loss: log_loss is a loss .* promote\.classification\.max",
+        ),
+        (
+            {"max": {"accuracy": 0.5}},
+            r"classification\.max\.accuracy: accuracy is a score .* promote\.classification\.min",
+        ),
         ({"min": {"accuracy": "high"}}, r"promote\.classification\.min\.accuracy: expected a number, got 'high'"),
         ({"min": {"r2": 0.2}}, r"promote\.classification\.min\.r2: r2 is a regression metric; classification metrics"),
         ({"max": {"rmse": 0.2}}, r"promote\.classification\.max\.rmse: rmse is a regression metric"),
@@ -174,7 +183,9 @@ def test_the_models_task_picks_its_own_thresholds() -> None:
 
 
 def test_metrics_of_the_other_task_say_the_model_was_trained_for_it() -> None:
-    with pytest.raises(DataError, match=r"r2.*promote\.regression\.min\.r2.*classification metrics for a regression model"):
+    with pytest.raises(
+        DataError, match=r"r2.*promote\.regression\.min\.r2.*classification metrics for a regression model"
+    ):
         decide(gate(), METRICS, REGRESSION_META, NO_CHAMPION)
 
 

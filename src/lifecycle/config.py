@@ -77,6 +77,7 @@ MODEL_TASKS = {
     "ridge": ("regression",),
 }
 TELEMETRY_VERSIONS = ("v1", "v2")
+TELEMETRY_SOURCE = "telemetry"  # ingest.source of the built-in simulator (lifecycle.data.telemetry)
 GATE_KINDS = ("min", "max", "min_improvement")  # promote.<task>.<kind>: {metric: value}
 
 
@@ -218,7 +219,9 @@ class Paths(Section):
     onnx: Text
     metrics: Text
     reports: Text
-    incoming: Text
+    incoming: Text  # users' batches to score (DVC-tracked: `dvc add`)
+    demo: Text  # the simulate stage's demo batch (incoming/) and its labels (feedback/)
+    params_check: Text  # the check_params stage's record: params.yaml passed lifecycle.config
     scored: Text
     scored_quarantine: Text
     feedback: Text
@@ -251,6 +254,23 @@ class Ingest(Section):
                 at = "data_version" if isinstance(self.data_version, str) else f"data_version[{i}]"
                 _fail(f"{version!r} is not a simulator fleet version; use one of: {', '.join(TELEMETRY_VERSIONS)}", at)
         return self
+
+
+class Simulate(Section):
+    """The built-in demo batch the ``simulate`` stage writes for score and monitor (lifecycle.data.demo): telemetry
+    of fleet ``data_version`` the model has not seen, with labels for a share of its rows."""
+
+    data_version: str  # the simulator's fleet (lifecycle.data.telemetry)
+    rows: Annotated[int, within(0, why="0 = no demo batch")]
+    seed: Seed  # the batch's own seed, so it is not the training data
+    feedback_fraction: Fraction  # share of the rows whose label "arrives later" (the demo's feedback)
+
+    @field_validator("data_version")
+    @classmethod
+    def _fleet(cls, version: str) -> str:
+        if version not in TELEMETRY_VERSIONS:
+            _fail(f"{version!r} is not a simulator fleet version; use one of: {', '.join(TELEMETRY_VERSIONS)}")
+        return version
 
 
 class Validate(Section):
@@ -499,6 +519,7 @@ class Params(Section):
     base: Base
     paths: Paths
     ingest: Ingest
+    simulate: Simulate
     validate: Validate  # the name of a deprecated BaseModel class method, which pydantic allows (see above)
     split: Split
     train: Train

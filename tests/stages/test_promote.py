@@ -79,8 +79,7 @@ def test_stage_missing_metric_exits_1_naming_it(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert (
         "metrics.json: metric(s) log_loss named in promote.classification.max.log_loss are missing from the "
-        "metrics file"
-        in proc.stderr
+        "metrics file" in proc.stderr
     )
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out/promotion.json").exists()
