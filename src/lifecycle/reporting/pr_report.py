@@ -2,8 +2,8 @@
 
     python -m lifecycle.reporting.pr_report --base origin/main --out reports/pr/report.md
 
-Sections: a metrics table (base, PR, change, and whether each promotion gate of ``promote.min``/``promote.max`` in
-params.yaml passes; "-" when there is no such gate), the params that changed, the validation summary
+Sections: a metrics table (base, PR, change, and whether each promotion gate of ``promote.<task>.min``/``max``
+(the task's, ``ingest.task``) in params.yaml passes; "-" when there is no such gate), the params that changed, the validation summary
 (``<paths.metrics>/validate.json``), the promotion decision (``paths.promotion``, when a promote stage wrote one) and
 every plot of dvc.yaml drawn as a PNG beside the report, base and PR overlaid. The workspace's params.yaml is read
 with :func:`lifecycle.config.load_params` (a params file it rejects stops the report with that error).
