@@ -5,8 +5,8 @@
 DVC reruns a stage only when the params keys it declares change, so a misspelt section (``dvc exp run -S
 '+trian.model=ridge'``) reran nothing and was recorded as an experiment. This stage declares the whole file
 (``params.yaml:`` in dvc.yaml), so any change to it reruns the stage, and :func:`lifecycle.config.load_params`
-refuses an unknown section or key there, before any other stage runs: ``ingest`` and ``simulate`` depend on its
-output. The output records the sections that were checked (their names only, never values: it stays the same
+refuses an unknown section or key there (every other stage checks the file too, but reruns only on its own keys).
+No stage depends on its output, so in Kubeflow, where it reruns on any parameter, no other task's cache is lost. The output records the sections that were checked (their names only, never values: it stays the same
 bytes while params change, so nothing downstream reruns because of it).
 """
 
