@@ -203,3 +203,22 @@ def test_a_champion_of_the_other_task_fails_the_improvement_with_the_fix(metrics
     without = {"min_improvement": {}}
     kept = decide(gate(**without, regression=without), metrics, meta, champion(0.9) | {"task": champ_task})
     assert kept["decision"] == "promote"
+
+
+def test_gates_are_the_fixed_thresholds_of_the_active_task() -> None:
+    """What reports show as promotion gates (lifecycle.reporting.pr_report reads them through this one function):
+    ``promote.<ingest.task>``'s min and max, never the other task's."""
+    from lifecycle.config import load_params
+    from lifecycle.promotion import gates
+    from tests.conftest import ROOT
+
+    params = load_params(ROOT / "params.yaml")
+    cfg = gate(min={"f1_macro": 0.7, "accuracy": 0.9}, regression={"min": {"r2": 0.3}, "max": {"rmse": 2}})
+    classified = params.model_copy(update={"promote": cfg})
+    assert gates(classified) == {"accuracy": (">=", 0.9), "f1_macro": (">=", 0.7), "log_loss": ("<=", 0.5)}
+    assert list(gates(classified)) == ["accuracy", "f1_macro", "log_loss"]  # a stable order
+    ingest = params.ingest.model_copy(update={"task": "regression"})
+    regressed = classified.model_copy(update={"ingest": ingest})
+    assert gates(regressed) == {"r2": (">=", 0.3), "rmse": ("<=", 2.0)}
+    without = params.model_copy(update={"promote": gate(min={}, max={}, min_improvement={"accuracy": 0.01})})
+    assert gates(without) == {}  # min_improvement compares with the champion: not a fixed gate

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lifecycle.artifact import ModelMetadata
-from lifecycle.config import GATE_KINDS, Gates, Promote
+from lifecycle.config import GATE_KINDS, Gates, Params, Promote
 from lifecycle.errors import DataError
 from lifecycle.modeling.metrics import CLASSIFICATION, REGRESSION, higher_is_better
 
@@ -54,6 +54,17 @@ class Criterion:
         if self.kind == "improvement":
             out["champion"] = self.champion
         return out
+
+
+def gates(params: Params) -> dict[str, tuple[str, float]]:
+    """The fixed thresholds the promote stage applies under ``params``: those of the active task
+    (``promote.<ingest.task>``), as reports show them: metric -> (">=", bound) for ``min`` (scores), ("<=", bound)
+    for ``max`` (losses); {} without thresholds. ``min_improvement`` compares with the champion, not with a number,
+    so it is not a gate here. The one place readers of the criteria (lifecycle.reporting.pr_report) get them from."""
+    cfg = params.promote.gates(params.ingest.task)
+    out = {str(name): (">=", float(bound)) for name, bound in sorted(cfg.min.items())}
+    out.update({str(name): ("<=", float(bound)) for name, bound in sorted(cfg.max.items())})
+    return out
 
 
 def observed_metrics(cfg: Gates, metrics: Mapping[str, Any], source: str) -> dict[str, float]:
@@ -188,9 +199,9 @@ def decide(
     Raises :class:`DataError` for a missing metric (see :func:`observed_metrics`).
     """
     task = candidate.model.task
-    gates = cfg.gates(task)
-    observed = observed_metrics(gates, metrics, metrics_source)
-    criteria = evaluate_criteria(gates, observed, champion, candidate.model.sha256)
+    task_gates = cfg.gates(task)
+    observed = observed_metrics(task_gates, metrics, metrics_source)
+    criteria = evaluate_criteria(task_gates, observed, champion, candidate.model.sha256)
     failed = [c for c in criteria if not c.passed]
     return {
         "decision": "reject" if failed else "promote",

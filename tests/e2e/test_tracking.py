@@ -97,7 +97,8 @@ def test_a_batch_an_experiment_cannot_see_stops_it_until_dvc_add(built: Path) ->
 
 def test_failing_score_and_monitor_keep_their_last_good_outputs_and_unseen_labels_are_reported(built: Path) -> None:
     kept = {name: (built / name).read_bytes() for name in (
-        "metrics/score.json", "data/scored/predictions.parquet", "metrics/monitor.json", "reports/drift.html")}  # fmt: skip
+        "metrics/score.json", "reports/score.json", "data/scored/predictions.parquet", "metrics/monitor.json",
+        "reports/drift.json", "reports/drift.html")}  # fmt: skip
 
     (built / "data/incoming/broken.parquet").write_bytes(b"PAR1 not parquet")
     failed = run(["dvc", "repro", "score"], built, check=False)
@@ -116,7 +117,8 @@ def test_failing_score_and_monitor_keep_their_last_good_outputs_and_unseen_label
     labels.to_csv(built / "data/feedback/labels.csv", index=False)
     proc = run(["dvc", "repro", "monitor"], built)
     assert "Running stage 'monitor'" in proc.stdout
-    result = json.loads((built / "metrics/monitor.json").read_text())
+    assert json.loads((built / "metrics/monitor.json").read_text())["retrain"] is True
+    result = json.loads((built / "reports/drift.json").read_text())
     assert result["feedback"]["unseen_labels"] == {"thermal_runaway": 60}
     assert any(
         "60 feedback label(s) of class(es) the model never saw: thermal_runaway (60)" in r for r in result["reasons"]

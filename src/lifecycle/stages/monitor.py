@@ -3,7 +3,7 @@
     python -m lifecycle.stages.monitor --scored data/scored/predictions.parquet --reference TRAIN --schema SCHEMA \
         --model MODEL --meta models/model.json --test-metrics metrics/evaluate/metrics.json \
         --feedback data/feedback --demo-feedback data/demo/feedback --metrics metrics/monitor.json \
-        --report reports/drift.html [--prediction-log PATH]
+        --report reports/drift.html [--details reports/drift.json] [--prediction-log PATH]
 
 The statistics, the decision and the page are lifecycle.monitoring's (docs/monitoring.md). The model is loaded only
 after its sha256 matched ``--meta``; it predicts the reference rows for prediction drift. On ``retrain: true`` a
@@ -29,7 +29,7 @@ from lifecycle.data.readers import read_parquet
 from lifecycle.data.tracking import check_inputs
 from lifecycle.errors import GateError
 from lifecycle.io import read_json, write_json, write_text
-from lifecycle.monitoring.analysis import analyse, reference_sample
+from lifecycle.monitoring.analysis import analyse, headline, reference_sample
 from lifecycle.monitoring.feedback import read_feedback
 from lifecycle.monitoring.report import render_report
 from lifecycle.notify import notify
@@ -51,8 +51,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--feedback", required=True, nargs="+", help="your labels: files or folders of id + label")
     parser.add_argument("--demo-feedback", nargs="*", default=[], help="the demo batch's labels (yours win over them)")
     parser.add_argument("--prediction-log", default=None, help="optional: the server's prediction log")
-    parser.add_argument("--metrics", required=True)
-    parser.add_argument("--report", required=True)
+    parser.add_argument("--metrics", required=True, help="DVC metrics: retrain, drifted features, drift share, PSI")
+    parser.add_argument("--report", required=True, help="the drift report (HTML)")
+    parser.add_argument("--details", help="every statistic behind the metrics and the report (JSON)")
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
@@ -73,8 +74,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         log.info("read %d logged predictions from %s", len(log_records), args.prediction_log)
 
     result, features = analyse(scored, reference, reference_pred, schema, cfg, labels, test_metrics, log_records)
-    write_json(args.metrics, result)
-    write_text(args.report, render_report(result, features, reference, scored, reference_pred, schema))
+    write_json(args.metrics, headline(result))
+    if args.details:
+        write_json(args.details, result)
+    write_text(args.report, render_report(result, features, reference, scored, reference_pred, schema, cfg))
     log.info(
         "monitored %d batch rows against %d reference rows: %d drifted feature(s) %s; retrain=%s -> %s, %s",
         len(scored), len(reference), result["n_drifted"], result["drifted_features"], result["retrain"],

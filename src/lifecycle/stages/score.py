@@ -3,7 +3,7 @@
     python -m lifecycle.stages.score --incoming data/incoming --demo data/demo/incoming --model MODEL --meta MODEL.json \
         --schema SCHEMA \
         --contracts data/contracts --out data/scored/predictions.parquet --quarantine data/scored/quarantine.parquet \
-        --metrics metrics/score.json
+        --metrics metrics/score.json [--summary reports/score.json]
 
 ``--incoming`` (your DVC-tracked batches) and ``--demo`` (the simulate stage's demo batch) are CSV/Parquet files or
 directories whose ``.csv``/``.parquet`` files (name order; yours first) form the batch. Under DVC, a file of yours that
@@ -30,7 +30,7 @@ from lifecycle.data.tracking import check_inputs
 from lifecycle.errors import GateError
 from lifecycle.io import write_json
 from lifecycle.notify import notify
-from lifecycle.quality.contract import contract_path, load_contract
+from lifecycle.quality.contract import dataset_contract
 from lifecycle.schema import read_schema
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--contracts", required=True, help="directory of <dataset>.yaml data contracts")
     parser.add_argument("--out", required=True)
     parser.add_argument("--quarantine", required=True)
-    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--metrics", required=True, help="DVC metrics: rows read, scored, quarantined")
+    parser.add_argument("--summary", help="the batch's summary: files, model version, reasons, predicted classes")
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
     schema = read_schema(args.schema)
-    contract = load_contract(contract_path(args.contracts, params.ingest.source))
+    contract = dataset_contract(args.contracts, params.ingest.source, schema)
     check_inputs(args.incoming, "batch")  # yours; the demo batch is a stage's output, always there
     files = batch_files([*args.incoming, *args.demo])
     record = ModelMetadata.read(args.meta)
@@ -62,7 +63,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except GateError as exc:
         notify(params.notify, "Batch rejected by validation", [str(exc)], status="failure")
         raise
-    write_json(args.metrics, summary.to_dict())
+    write_json(args.metrics, summary.headline())
+    if args.summary:
+        write_json(args.summary, summary.to_dict())
     log.info("scored %d of %d rows from %d file(s) with model %s -> %s (%d quarantined -> %s)",
              summary.rows_scored, summary.rows_read, len(files), record.version, args.out,
              summary.rows_quarantined, args.quarantine)  # fmt: skip
