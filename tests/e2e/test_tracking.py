@@ -79,7 +79,7 @@ def test_a_batch_an_experiment_cannot_see_stops_it_until_dvc_add(built: Path) ->
     assert "data/incoming/2026-06.parquet is not tracked by git or DVC" in output(here)
     assert "run `dvc add data/incoming/2026-06.parquet`" in output(here)
     scored_here = json.loads((built / "metrics/score.json").read_text())
-    assert "2026-06.parquet" in scored_here["files"]
+    assert "2026-06.parquet" in json.dumps(json.loads((built / "reports/score.json").read_text())["files"])
 
     hidden = run(["dvc", "exp", "run", "--temp", "-n", "hidden", "score"], built, check=False)
     assert hidden.returncode != 0
