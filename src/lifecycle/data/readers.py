@@ -130,22 +130,28 @@ def read_parquet(
         ) from exc
 
 
-def batch_files(incoming: str | Path) -> list[Path]:
-    """The files of a batch: ``incoming`` itself if it is a file, else its ``.csv``/``.parquet`` files in name order.
+def batch_files(incoming: str | Path | Sequence[str | Path]) -> list[Path]:
+    """The files of a batch: for each path of ``incoming`` (one or several, in the order given), the path itself if it
+    is a file, else its ``.csv``/``.parquet`` files in name order (a folder that holds none adds nothing).
 
-    Raises :class:`DataError` when ``incoming`` does not exist, holds no such file, or is a file of another type.
+    Raises :class:`DataError` when a path does not exist, when no path holds such a file (naming each and how to add
+    a batch), or for a file of another type.
     """
-    path = Path(incoming)
-    if path.is_file():
-        files = [path]
-    elif path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
-    else:
-        raise DataError(f"{path}: batch not found; put a CSV or Parquet file there (or set paths.incoming)")
+    paths = [Path(incoming)] if isinstance(incoming, str | Path) else [Path(p) for p in incoming]
+    files: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            files.append(path)
+        elif path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
+        else:
+            raise DataError(f"{path}: batch not found; put a CSV or Parquet file there (or set paths.incoming)")
     if not files:
+        where = " or ".join(str(p) for p in paths)
         raise DataError(
-            f"{path}: no .csv or .parquet file to score; drop a batch there, e.g. "
-            f"`python -m lifecycle.data.telemetry --fleet v2 --rows 5000 --out {path}/batch.parquet`"
+            f"{where}: no .csv or .parquet file to score; add your batch to {paths[0]} and track it "
+            f"(`dvc add {paths[0]}/<file>`), or with the built-in telemetry make one, e.g. "
+            f"`python -m lifecycle.data.telemetry --fleet v2 --rows 5000 --out {paths[0]}/batch.parquet`"
         )
     bad = [p for p in files if p.suffix.lower() not in TABLE_SUFFIXES]
     if bad:

@@ -60,7 +60,7 @@ def analyse(
     log_drift = None
     if log_records is not None and not log_records.empty:
         log_drift = prediction_log_drift(log_records, reference, reference_pred, schema, cfg)
-    reasons = retrain_reasons(features, prediction, feedback, test_metrics, cfg, log_drift)
+    reasons = retrain_reasons(features, prediction, feedback, test_metrics, cfg, log_drift, task=schema.task)
     result: dict[str, Any] = {
         "retrain": bool(reasons),
         "reasons": reasons,
@@ -73,7 +73,7 @@ def analyse(
         "prediction": prediction.to_dict(),
         "feedback": {
             **feedback,
-            "metric": cfg.feedback_metric,
+            "metric": cfg.feedback_rule(schema.task).metric,
             "test": {k: v for k, v in test_metrics.items() if k in (*CLASSIFICATION, *REGRESSION)},
         },
     }
