@@ -55,7 +55,7 @@ def id_columns(schema: Schema) -> list[str]:
 
 def row_columns(schema: Schema) -> list[str]:
     """Identifiers, datetimes and features: the input columns every record carries, in record order."""
-    return [*id_columns(schema), *schema.datetimes, *schema.features]
+    return [*id_columns(schema), *schema.datetimes, *(c for c in schema.features if c not in schema.datetimes)]
 
 
 def label_type(task: str, classes: Sequence[Any]) -> pa.DataType:

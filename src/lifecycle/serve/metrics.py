@@ -72,6 +72,12 @@ class Metrics:
         self.predictions = Counter(
             "lifecycle_predictions", "Predictions by model role and predicted class", ["role", "label"], registry=r
         )
+        self.explained_rows = Counter(
+            "lifecycle_explained_rows", "Rows explained (SHAP, :explain routes), by model role", ["role"], registry=r
+        )
+        self.explanations = Counter(
+            "lifecycle_explanations", "Explanations by model role and predicted class", ["role", "label"], registry=r
+        )
         self.validation_failures = Counter(
             "lifecycle_validation_failures",
             "Rejected request values by route, field (schema column or part of the body) and rule",
@@ -116,6 +122,14 @@ class Metrics:
         if classification:
             for label, n in Tally(values).items():
                 self.predictions.labels(role, str(label)).inc(n)
+
+    def count_explanations(self, role: str, labels: Any, classification: bool) -> None:
+        """Count explained rows (apart from predictions: an explanation is not a served prediction)."""
+        values = labels.tolist() if hasattr(labels, "tolist") else list(labels)
+        self.explained_rows.labels(role).inc(len(values))
+        if classification:
+            for label, n in Tally(values).items():
+                self.explanations.labels(role, str(label)).inc(n)
 
     def count_failure(self, route: str, field: str, rule: str) -> None:
         self.validation_failures.labels(route, field if field in self.fields else OTHER, rule).inc()

@@ -56,6 +56,7 @@ class SklearnPredictor:
         self.pipeline = pipeline
         self.task = schema.task
         self.numeric, self.categorical = schema.numeric, schema.categorical
+        self.datetimes = schema.datetime_features  # the pipeline derives its date features from the raw values
         self.columns = schema.features
 
     def frame(self, records: Sequence[Record]) -> pd.DataFrame:
@@ -67,6 +68,10 @@ class SklearnPredictor:
         for name in self.categorical:
             values = np.empty(len(records), dtype=object)
             values[:] = [np.nan if (v := r[name]) is None else v for r in records]
+            data[name] = values
+        for name in self.datetimes:
+            values = np.empty(len(records), dtype=object)
+            values[:] = [r.get(name) for r in records]
             data[name] = values
         return pd.DataFrame(data, columns=self.columns, copy=False)
 
