@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,3 +84,13 @@ def startup_hook(folder: Path, code: str) -> dict[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sitecustomize.py").write_text(code)
     return {"PYTHONPATH": str(folder)}
+
+
+def use_this_venv(repo: Path) -> None:
+    """Make ``repo``'s Makefile run with this interpreter's tools: ``repo``/.venv/bin links to them, and fresh
+    setup stamps (.venv/.synced, .venv/.synced-dev, newer than pyproject.toml and uv.lock) keep make from syncing."""
+    venv = repo / ".venv"
+    venv.mkdir(exist_ok=True)
+    (venv / "bin").symlink_to(Path(sys.executable).parent)
+    for stamp in (".synced", ".synced-dev"):
+        (venv / stamp).touch()

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from tests.conftest import BIN, git_commit, run, set_params
 from tests.e2e.test_registry import plant
-from tests.helpers import CREDENTIALS, MotoS3, free_port
+from tests.helpers import CREDENTIALS, MotoS3, free_port, use_this_venv
 
 from lifecycle import registry
 
@@ -56,11 +56,7 @@ def use_remote(repo: Path, s3: S3, prefix: str = "lifecycle", cli: bool = False)
     """What a user does once per clone: `make remote URL=s3://<bucket>/<prefix> ENDPOINT=<url>` (``cli``; the
     clone's .venv is this interpreter's), or the .dvc/config.local it writes (faster). Never committed."""
     if cli:
-        venv = repo / ".venv"
-        venv.mkdir(exist_ok=True)
-        (venv / "bin").symlink_to(BIN)
-        for stamp in (".synced", ".synced-dev"):  # newer than pyproject.toml/uv.lock: make does not sync
-            (venv / stamp).touch()
+        use_this_venv(repo)
         run(["make", "remote", f"URL=s3://{BUCKET}/{prefix}", f"ENDPOINT={s3.endpoint}"], repo)
         return
     (repo / ".dvc/config.local").write_text(
@@ -112,7 +108,7 @@ def pushed(built_repo: Path, s3: S3, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def test_committed_config_names_no_remote() -> None:
-    """No bucket anyone else could own: each clone names its own with `make remote` (tests/unit/test_make.py)."""
+    """No bucket anyone else could own: each clone names its own with `make remote` (tests/repo/test_make.py)."""
     config = (Path(__file__).resolve().parents[2] / ".dvc/config").read_text()
     assert "remote" not in config and "s3://" not in config
 

@@ -14,7 +14,6 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, PolynomialFeatures, StandardScaler
 from tests.conftest import small_params
-from threadpoolctl import threadpool_limits
 
 from lifecycle import artifact
 from lifecycle.data import telemetry
@@ -40,6 +39,8 @@ FAMILIES = [
     ("regression", "ridge", "target"),
 ]
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # fits and SHAP with one OpenMP thread (tests/conftest.py)
+
 
 @pytest.fixture(scope="module")
 def telemetry_rows() -> pd.DataFrame:
@@ -62,8 +63,7 @@ def fitted(df: pd.DataFrame, task: str, family: str, binary: bool = False) -> tu
         update={"random_forest": params.train.random_forest.model_copy(update={"n_estimators": 15, "n_jobs": 1})}
     )
     pipeline = build_pipeline(schema, params.model_copy(update={"train": train}))
-    with threadpool_limits(1):
-        pipeline.fit(df[schema.features], df[target])
+    pipeline.fit(df[schema.features], df[target])
     return pipeline, schema, df
 
 

