@@ -98,7 +98,9 @@ def read_parquet(path: str | Path, what: str = "input", *, producer: str = "dvc 
 
 
 def batch_files(incoming: str | Path) -> list[Path]:
-    """The files of a batch: ``incoming`` itself if it is a file, else its ``.csv``/``.parquet`` files in name order.
+    """The files of a batch: ``incoming`` itself if it is a file, else the ``.csv``/``.parquet`` files under it,
+    subdirectories included (a directory of Parquet partitions), in path order; names starting with ``.`` or ``_``
+    (temporary files, ``_SUCCESS``, ``_metadata``) are skipped.
 
     Raises :class:`DataError` when ``incoming`` does not exist, holds no such file, or is a file of another type.
     """
@@ -106,7 +108,9 @@ def batch_files(incoming: str | Path) -> list[Path]:
     if path.is_file():
         files = [path]
     elif path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
+        found = (p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
+        visible = (p for p in found if not any(part.startswith((".", "_")) for part in p.relative_to(path).parts))
+        files = sorted(visible, key=lambda p: p.relative_to(path).as_posix())
     else:
         raise DataError(f"{path}: batch not found; put a CSV or Parquet file there (or set paths.incoming)")
     if not files:
@@ -120,24 +124,69 @@ def batch_files(incoming: str | Path) -> list[Path]:
     return files
 
 
-def iter_chunks(path: Path, chunk_rows: int, read_options: Mapping[str, Any] | None = None) -> Iterator[pd.DataFrame]:
-    """Yield ``path`` as DataFrames of at most ``chunk_rows`` rows (Parquet by record batches, CSV with pandas'
-    ``chunksize`` and ``read_options``), so memory is bounded by the chunk, not the file.
+def batch_sources(incoming: str | Path, read_options: Mapping[str, Any] | None = None) -> list[str]:
+    """The files of a batch as paths or URLs: :func:`lifecycle.data.readers.batch_files` for a local path; for a URL
+    (``s3://bucket/prefix``) the object itself, or every ``.csv``/``.parquet`` object under the prefix (Parquet
+    partition directories included; names starting with ``.`` or ``_`` skipped), in path order.
+
+    Raises :class:`DataError` when the URL names nothing or no such file, or cannot be listed.
+    """
+    import fsspec
+
+    source = str(incoming)
+    if not is_remote(source):
+        return [str(p) for p in batch_files(source)]
+    try:
+        fs, root = fsspec.core.url_to_fs(source, **dict((read_options or {}).get("storage_options") or {}))
+        if fs.isfile(root):
+            found = [root]
+        elif fs.isdir(root):
+            found = [p for p in fs.find(root) if _is_table(p[len(root.rstrip("/")) :])]
+        else:
+            raise DataError(f"{source}: batch not found; check the URL (bucket and prefix) and the credentials")
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{source}: cannot list the batch ({type(exc).__name__}: {exc}); check the URL, "
+                        "the credentials and ingest.read_options.storage_options") from exc  # fmt: skip
+    files = sorted(p for p in found if p.lower().endswith(TABLE_SUFFIXES))
+    if not files:
+        raise DataError(f"{source}: no .csv or .parquet file to score under this prefix")
+    return [fs.unstrip_protocol(p) for p in files]
+
+
+def _is_table(relative: str) -> bool:
+    parts = [p for p in relative.split("/") if p]
+    return bool(parts) and not any(p.startswith((".", "_")) for p in parts)
+
+
+def iter_chunks(
+    path: str | Path, chunk_rows: int, read_options: Mapping[str, Any] | None = None
+) -> Iterator[pd.DataFrame]:
+    """Yield ``path`` (a local path or an fsspec URL such as ``s3://bucket/key.parquet``) as DataFrames of at most
+    ``chunk_rows`` rows (Parquet by record batches, CSV with pandas' ``chunksize`` and ``read_options``), so memory
+    is bounded by the chunk, not the file. ``read_options["storage_options"]`` goes to fsspec, the rest to pandas.
 
     Raises :class:`DataError` naming the file when it is empty (0 bytes), has no header, or cannot be parsed.
     """
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty (0 bytes); remove it from the batch or replace it")
-    suffix = path.suffix.lower()
+    import fsspec
+
+    options = {k: v for k, v in (read_options or {}).items() if k not in ("chunksize", "iterator", "storage_options")}
+    src = str(path)
+    if is_remote(src):
+        fs, target = fsspec.core.url_to_fs(src, **dict((read_options or {}).get("storage_options") or {}))
+    else:
+        fs, target = fsspec.filesystem("file"), src
+    suffix = Path(src.split("?")[0]).suffix.lower()
     try:
-        if suffix == ".parquet":
-            reader = pq.ParquetFile(path)
-            for batch in reader.iter_batches(batch_size=chunk_rows):
-                yield batch.to_pandas()
-        else:
-            options = {k: v for k, v in (read_options or {}).items() if k not in ("chunksize", "iterator")}
-            with pd.read_csv(path, chunksize=chunk_rows, **options) as reader:
-                yield from reader
+        if fs.size(target) == 0:
+            raise DataError(f"{path}: the file is empty (0 bytes); remove it from the batch or replace it")
+        with fs.open(target, "rb") as fh:
+            if suffix == ".parquet":
+                reader = pq.ParquetFile(fh)
+                for batch in reader.iter_batches(batch_size=chunk_rows):
+                    yield batch.to_pandas()
+            else:
+                with pd.read_csv(fh, chunksize=chunk_rows, **options) as reader:
+                    yield from reader
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path}: no header and no rows; remove it from the batch or replace it") from exc
     except (pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
@@ -145,3 +194,8 @@ def iter_chunks(path: Path, chunk_rows: int, read_options: Mapping[str, Any] | N
             f"{path}: cannot be read as {suffix[1:].upper()} ({type(exc).__name__}: {exc}); "
             "fix or remove the file (CSV options come from ingest.read_options)"
         ) from exc
+
+
+def source_name(source: str | Path) -> str:
+    """The file name of a local path or URL: ``s3://lake/2026/06.parquet`` -> ``06.parquet``."""
+    return str(source).split("?")[0].rstrip("/").rsplit("/", 1)[-1]

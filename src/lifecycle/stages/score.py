@@ -4,11 +4,13 @@
         --contracts data/contracts --out data/scored/predictions.parquet --quarantine data/scored/quarantine.parquet \
         --metrics metrics/score.json
 
-``--incoming`` is a CSV/Parquet file or a directory whose ``.csv``/``.parquet`` files (name order) form the batch.
+``--incoming`` is a CSV/Parquet file, or a directory or ``s3://`` prefix whose ``.csv``/``.parquet`` files (path
+order, Parquet partition directories included) form the batch.
 The model is loaded only after its sha256 matched ``--meta`` (lifecycle.artifact.load_model); its version (the
 first 12 hex digits of that sha256) is written next to every prediction. The work is lifecycle.batch: chunked
 validation with the training data's contract, prediction, and the whole-batch thresholds; a failure leaves the
-previous outputs and sends a webhook message (``notify``).
+previous outputs and sends a webhook message (``notify``). ``score.engine: dask`` runs it on a Dask cluster (a
+local one by default; ``dask.scheduler`` for a running one; docs/scale.md), with the same outputs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from lifecycle import cli
 from lifecycle.artifact import ModelMetadata, load_model
 from lifecycle.batch import score_with_params
 from lifecycle.config import load_params
-from lifecycle.data.readers import batch_files
+from lifecycle.data.readers import batch_sources
 from lifecycle.errors import GateError
 from lifecycle.io import write_json
 from lifecycle.notify import notify
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--incoming", required=True, help="a CSV/Parquet file or a directory of them")
+    parser.add_argument("--incoming", required=True, help="a CSV/Parquet file, or a directory or s3:// prefix of them")
     parser.add_argument("--model", required=True)
     parser.add_argument("--meta", required=True, help="model.json: the model's sha256 (integrity and version)")
     parser.add_argument("--schema", required=True)
@@ -47,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     schema = read_schema(args.schema)
     contract = load_contract(contract_path(args.contracts, params.ingest.source))
-    files = batch_files(args.incoming)
+    files = batch_sources(args.incoming, params.ingest.read_options)
     record = ModelMetadata.read(args.meta)
     model = load_model(args.model, record)
     try:
