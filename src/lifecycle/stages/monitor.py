@@ -7,7 +7,8 @@
 The statistics, the decision and the page are lifecycle.monitoring's (docs/monitoring.md). The model is loaded only
 after its sha256 matched ``--meta``; it predicts the reference rows for prediction drift. On ``retrain: true`` a
 message goes to ``notify.webhook_url``; with ``monitor.fail_on_drift: true`` the stage then exits 1 (after writing
-both outputs).
+both outputs). With ``score.engine: dask`` the batch's statistics are summed over its partitions on a Dask cluster
+(lifecycle.monitoring.dask_analysis; the same numbers, docs/scale.md) instead of reading it into this process.
 """
 
 from __future__ import annotations
@@ -53,7 +54,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     cfg = params.monitor
     schema = read_schema(args.schema)
-    scored = read_records(args.scored, what="scored batch")
     reference = reference_sample(
         read_parquet(args.reference, "training reference"), cfg.reference_rows, params.base.seed
     )
@@ -66,12 +66,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         log_records = read_records(args.prediction_log, what="prediction log")
         log.info("read %d logged predictions from %s", len(log_records), args.prediction_log)
 
-    result, features = analyse(scored, reference, reference_pred, schema, cfg, labels, test_metrics, log_records)
+    if params.score.engine == "dask":
+        from lifecycle.cluster import dask_client
+        from lifecycle.monitoring.dask_analysis import analyse_on_dask
+
+        with dask_client(params.dask) as client:
+            result, features, scored = analyse_on_dask(
+                client, args.scored, reference, reference_pred, schema, cfg, labels, test_metrics, log_records,
+                partition_rows=params.score.chunk_rows,
+            )  # fmt: skip
+    else:
+        scored = read_records(args.scored, what="scored batch")
+        result, features = analyse(scored, reference, reference_pred, schema, cfg, labels, test_metrics, log_records)
     write_json(args.metrics, result)
     write_text(args.report, render_report(result, features, reference, scored, reference_pred, schema))
     log.info(
         "monitored %d batch rows against %d reference rows: %d drifted feature(s) %s; retrain=%s -> %s, %s",
-        len(scored), len(reference), result["n_drifted"], result["drifted_features"], result["retrain"],
+        result["rows"]["batch"], len(reference), result["n_drifted"], result["drifted_features"], result["retrain"],
         args.metrics, args.report,
     )  # fmt: skip
     if result["retrain"]:
