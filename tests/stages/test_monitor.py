@@ -109,3 +109,26 @@ def test_drift_sends_a_webhook_message_and_a_dead_webhook_does_not_fail(setup, t
     # the server is gone: the stage still succeeds and writes its outputs
     out = run_main(setup, tmp_path, scored_batch(setup, "v2", 7), params=params)
     assert read_json(out / "monitor.json")["retrain"] is True
+
+
+def test_engine_dask_gives_the_pandas_numbers_and_page(setup, tmp_path) -> None:
+    """score.engine: dask: the statistics summed over partitions on a local cluster (lifecycle.monitoring.dask_analysis)."""
+    import yaml
+
+    scored = scored_batch(setup, "v2", 7)
+    pandas_out = run_main(setup, tmp_path, scored)
+    expected = read_json(pandas_out / "monitor.json")
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["score"].update(engine="dask", chunk_rows=1000)  # 3 partitions
+    raw["dask"].update(n_workers=1, threads_per_worker=1)
+    (tmp_path / "dask.yaml").write_text(yaml.safe_dump(raw))
+    scored.to_parquet(tmp_path / "scored.parquet", row_group_size=1000, index=False)
+    stage.main(stage_args(setup, tmp_path, tmp_path / "dask.yaml"))
+    got = read_json(pandas_out / "monitor.json")
+    assert got.keys() == expected.keys()
+    assert got["drifted_features"] == expected["drifted_features"] and got["reasons"] == expected["reasons"]
+    for name, stats in expected["features"].items():
+        for key, value in stats.items():
+            assert got["features"][name][key] == (pytest.approx(value) if isinstance(value, float) else value)
+    page = (pandas_out / "drift.html").read_text()
+    assert sorted(re.findall(r"<img alt='([^']+)' src='data:image/png;base64,", page)) == sorted(tel.DRIFTED_FEATURES)

@@ -92,3 +92,25 @@ def test_rejected_batch_sends_a_webhook_message(trained, tmp_path) -> None:
     assert len(hook.received) == 1
     assert hook.received[0]["body"]["text"].startswith(":x: *Batch rejected by validation*")
     assert not (tmp_path / "o.parquet").exists()
+
+
+def dask_params(tmp_path: Path) -> Path:
+    """params.yaml with ``score.engine: dask`` on a 1-worker local cluster."""
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["score"]["engine"] = "dask"
+    raw["dask"].update(n_workers=1, threads_per_worker=1)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_engine_dask_writes_the_same_outputs_and_metrics(trained, tmp_path, caplog) -> None:
+    write_table(batch(900), tmp_path / "in.parquet")
+    stage.main(stage_args(trained["dir"], tmp_path, tmp_path / "in.parquet"))
+    pandas = [(tmp_path / n).read_bytes() for n in ("o.parquet", "q.parquet", "m.json")]
+    caplog.set_level("INFO", logger="lifecycle")
+    stage.main(stage_args(trained["dir"], tmp_path, tmp_path / "in.parquet", params=dask_params(tmp_path)))
+    assert [(tmp_path / n).read_bytes() for n in ("o.parquet", "q.parquet", "m.json")] == pandas
+    assert "running on a local Dask cluster" in caplog.text and "partitions scored: 1/1" in caplog.text
