@@ -107,10 +107,12 @@ def test_same_predictions_and_quarantine_as_pandas_across_files_and_partitions(t
     write_table(pd.concat([repeated.iloc[60:], messy_batch(700, seed=5, version="v1")]), incoming / "z.parquet")
     sources = batch_sources(incoming)
     assert [Path(s).name for s in sources] == ["a.csv", "part-0.parquet", "z.parquet"]
-    result = both_engines(trained, client, sources, tmp_path)
+    # ~7% of the rows are repeats (the simulator's 4% within each file, and the 120 above): over the default gate
+    validate = trained["params"].validate.model_copy(update={"max_bad_row_fraction": 0.1})
+    result = both_engines(trained, client, sources, tmp_path, validate=validate)
     (ps, po, pq_), (ds, do, dq) = result["pandas"], result["dask"]
     assert ps.to_dict() == ds.to_dict()
-    assert ps.reasons["duplicate row"] > 120  # within and across files and partitions
+    assert ps.reasons["duplicate row"] > 120 + 100  # within files and partitions (~136), and the 120 across files
     pd.testing.assert_frame_equal(po, do)  # scored rows: the same, in the same batch order
     key = ["reading_id", "reason"]
     pd.testing.assert_frame_equal(by_row_key(pq_, key), by_row_key(dq, key))

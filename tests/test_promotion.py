@@ -143,3 +143,17 @@ def test_regression_thresholds_use_regression_metrics() -> None:
 def test_champion_of_another_task_cannot_be_compared() -> None:
     with pytest.raises(DataError, match="is a regression model but the candidate is classification"):
         decide(gate(), METRICS, META, champion(0.9) | {"task": "regression"})
+
+
+def test_gates_are_the_fixed_thresholds_of_the_params() -> None:
+    """What reports show as promotion gates (lifecycle.reporting.pr_report reads them through this one function)."""
+    from lifecycle.config import load_params
+    from lifecycle.promotion import gates
+    from tests.conftest import ROOT
+
+    params = load_params(ROOT / "params.yaml")
+    with_gates = params.model_copy(update={"promote": gate(min={"f1_macro": 0.7, "accuracy": 0.9}, max={"rmse": 2})})
+    assert gates(with_gates) == {"accuracy": (">=", 0.9), "f1_macro": (">=", 0.7), "rmse": ("<=", 2.0)}
+    assert list(gates(with_gates)) == ["accuracy", "f1_macro", "rmse"]  # a stable order
+    without = params.model_copy(update={"promote": gate(min={}, max={}, min_improvement={"accuracy": 0.01})})
+    assert gates(without) == {}  # min_improvement compares with the champion: not a fixed gate

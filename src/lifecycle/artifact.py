@@ -84,6 +84,17 @@ class ContractSection(_Record):
     limits: dict[str, list[float | None]]  # {column: [min, max]}, None = unbounded side
 
 
+class ExplainerSection(_Record):
+    """``explainer`` (train): the background of the model's SHAP explanations (lifecycle.modeling.explain).
+
+    ``background``: rows of the training split drawn with ``model.seed`` (``train.shap_background_rows`` of them),
+    the schema's features only, ``None`` for a missing value; every contribution is measured against them. It
+    travels with the model, so the server and evaluate explain without the training data.
+    """
+
+    background: list[dict[str, float | str | None]]
+
+
 class ModelMetadata(_Record):
     """model.json (and train.json, which lacks ``onnx`` and ``contract``): deterministic, no volatile values."""
 
@@ -96,6 +107,7 @@ class ModelMetadata(_Record):
     metrics: dict[str, dict[str, float]]  # {"train": {...}}: computed by train (see model.json's docs)
     onnx: OnnxSection | None = None
     contract: ContractSection | None = None
+    explainer: ExplainerSection | None = None  # absent in records written before explanations existed
 
     # ----------------------------------------------------------------------------------------- views
     @property
@@ -110,8 +122,8 @@ class ModelMetadata(_Record):
 
     # ----------------------------------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
-        """The JSON content, in model.json's key names; ``onnx``/``contract`` only when present."""
-        absent = {key for key in ("onnx", "contract") if getattr(self, key) is None}
+        """The JSON content, in model.json's key names; ``onnx``/``contract``/``explainer`` only when present."""
+        absent = {key for key in ("onnx", "contract", "explainer") if getattr(self, key) is None}
         return self.model_dump(mode="json", by_alias=True, exclude=absent)
 
     @classmethod

@@ -57,7 +57,7 @@ from lifecycle.cluster import ClusterError, ordered_results, total_threads, work
 from lifecycle.config import Validate
 from lifecycle.data.partitions import Piece, number, plan_file, read_piece
 from lifecycle.data.readers import is_remote, source_name
-from lifecycle.io import atomic_path
+from lifecycle.io import PARQUET_WRITE_OPTIONS, atomic_path
 from lifecycle.predictions import REASON, arrow_schema, row_columns
 from lifecycle.quality.contract import Contract
 from lifecycle.quality.rules import row_hashes
@@ -320,8 +320,8 @@ def score_on_dask(
     model_future = client.scatter(model, broadcast=True, hash=False)
     window = 2 * total_threads(client)
     with atomic_path(out) as tmp_out, atomic_path(quarantine) as tmp_q, contextlib.ExitStack() as stack:
-        writer = stack.enter_context(pq.ParquetWriter(tmp_out, out_schema, compression="zstd"))
-        q_writer = stack.enter_context(pq.ParquetWriter(tmp_q, q_schema, compression="zstd"))
+        writer = stack.enter_context(pq.ParquetWriter(tmp_out, out_schema, **PARQUET_WRITE_OPTIONS))
+        q_writer = stack.enter_context(pq.ParquetWriter(tmp_q, q_schema, **PARQUET_WRITE_OPTIONS))
         results = ordered_results(
             client, score_piece, tasks, model_future, schema, contract, validate, version, read_options, normalize,
             out_schema, q_schema, window=window, what="partitions scored",

@@ -74,6 +74,8 @@ MODEL_TASKS = {
 }
 TELEMETRY_VERSIONS = ("v1", "v2")
 DASK_PROTOCOLS = ("tcp", "tls", "ws", "wss", "ucx")  # the comm protocols of a Dask scheduler address
+# What ingest.datetime_features may derive from a datetime column (lifecycle.modeling.features computes them).
+DATETIME_PARTS = ("hour", "day_of_week", "month", "elapsed_days")
 
 
 # --------------------------------------------------------------------------------------------- rules
@@ -233,9 +235,18 @@ class Ingest(Section):
     task: Literal["classification", "regression"]
     read_options: dict[str, Any]
     normalize_columns: bool
-    drop_columns: list[Text]
+    drop_columns: list[Text]  # each as the file's header writes it, or normalized
     id_columns: list[Text]
-    max_categories: Count
+    max_categories: Count  # text columns with more distinct values keep their most frequent ones, the rest grouped
+    min_category_rows: Count  # ... and only values seen in at least this many rows are kept
+    datetime_features: list[Literal["hour", "day_of_week", "month", "elapsed_days"]]  # derived from each date column
+
+    @field_validator("datetime_features")
+    @classmethod
+    def _parts(cls, parts: list[str]) -> list[str]:
+        if len(set(parts)) != len(parts):
+            _fail(f"{parts!r} names a part twice; list each of {', '.join(DATETIME_PARTS)} at most once")
+        return parts
 
     @model_validator(mode="after")
     def _fleets(self) -> Ingest:
@@ -254,6 +265,7 @@ class Validate(Section):
     max_rows: Count | None
     max_null_fraction: Fraction
     max_bad_row_fraction: Fraction
+    max_unlabeled_fraction: Fraction  # rows without a target are quarantined; more than this share fails the gate
     min_class_rows: Count
     row_expectations_on: Literal["flagged", "all"]  # GE evaluates row-level rules on flagged rows or all rows
 
@@ -321,6 +333,7 @@ class Train(Section):
     search_metric: str | None  # null: f1_macro (classification) / rmse (regression)
     search_n_jobs: NJobs
     search_space: SearchSpace
+    shap_background_rows: Count  # rows of the train split (drawn with base.seed) that SHAP explanations start from
     hist_gradient_boosting: HistGradientBoosting
     random_forest: RandomForest
     logistic_regression: LogisticRegression
@@ -337,6 +350,7 @@ class Train(Section):
 class Evaluate(Section):
     permutation_repeats: Count
     permutation_max_rows: Count
+    shap_max_rows: Count  # the global SHAP view: mean |SHAP| over at most this many test rows (drawn with base.seed)
 
 
 class Export(Section):

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lifecycle.artifact import ModelMetadata
-from lifecycle.config import Promote
+from lifecycle.config import Params, Promote
 from lifecycle.errors import DataError
 from lifecycle.modeling.metrics import CLASSIFICATION, REGRESSION, higher_is_better
 
@@ -54,6 +54,17 @@ class Criterion:
         if self.kind == "improvement":
             out["champion"] = self.champion
         return out
+
+
+def gates(params: Params) -> dict[str, tuple[str, float]]:
+    """The fixed thresholds the promote stage applies to ``params`` (the active criteria), as reports show them:
+    metric -> (">=", bound) for ``min`` (scores), ("<=", bound) for ``max`` (losses); {} without thresholds.
+    ``min_improvement`` compares with the champion, not with a number, so it is not a gate here. The one place
+    readers of the criteria (lifecycle.reporting.pr_report) get them from."""
+    cfg = params.promote
+    out = {str(name): (">=", float(bound)) for name, bound in sorted(cfg.min.items())}
+    out.update({str(name): ("<=", float(bound)) for name, bound in sorted(cfg.max.items())})
+    return out
 
 
 def observed_metrics(

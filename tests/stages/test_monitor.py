@@ -35,6 +35,7 @@ def stage_args(setup: dict[str, Any], tmp_path: Path, params: Path | None = None
         "reference": d / "train.parquet", "schema": d / "schema.json", "model": d / "model.joblib",
         "meta": d / "model.json", "test-metrics": d / "test_metrics.json", "feedback": tmp_path / "feedback",
         "metrics": tmp_path / "out" / "monitor.json", "report": tmp_path / "out" / "drift.html",
+        "details": tmp_path / "out" / "drift.json",
     } | {name.replace("_", "-"): path for name, path in paths.items()}  # fmt: skip
     return [arg for name, path in files.items() for arg in (f"--{name}", str(path))]
 
@@ -49,7 +50,12 @@ def test_main_writes_metrics_and_a_report_with_a_plot_per_drifted_feature(setup,
     out = run_main(setup, tmp_path, scored_batch(setup, "v2", 7))
     metrics = read_json(out / "monitor.json")
     assert metrics["retrain"] is True
-    assert metrics["reasons"]
+    assert set(metrics) == {"retrain", "n_drifted", "drift_share", "prediction_psi"}  # the headline: no labels yet
+    assert metrics["n_drifted"] == len(tel.DRIFTED_FEATURES) and metrics["prediction_psi"] > 0.2
+    assert all(isinstance(v, bool | int | float) for v in metrics.values())
+    details = read_json(out / "drift.json")  # every statistic: a plain output
+    assert details["reasons"] and set(details["drifted_features"]) == set(tel.DRIFTED_FEATURES)
+    assert details["n_drifted"] == metrics["n_drifted"] and details["prediction"]["psi"] == metrics["prediction_psi"]
     page = (out / "drift.html").read_text()
     images = re.findall(r"<img alt='([^']+)' src='data:image/png;base64,", page)
     assert sorted(images) == sorted(tel.DRIFTED_FEATURES)
@@ -117,14 +123,19 @@ def test_engine_dask_gives_the_pandas_numbers_and_page(setup, tmp_path) -> None:
 
     scored = scored_batch(setup, "v2", 7)
     pandas_out = run_main(setup, tmp_path, scored)
-    expected = read_json(pandas_out / "monitor.json")
+    expected_headline = read_json(pandas_out / "monitor.json")
+    expected = read_json(pandas_out / "drift.json")
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["score"].update(engine="dask", chunk_rows=1000)  # 3 partitions
     raw["dask"].update(n_workers=1, threads_per_worker=1)
     (tmp_path / "dask.yaml").write_text(yaml.safe_dump(raw))
     scored.to_parquet(tmp_path / "scored.parquet", row_group_size=1000, index=False)
     stage.main(stage_args(setup, tmp_path, tmp_path / "dask.yaml"))
-    got = read_json(pandas_out / "monitor.json")
+    headline = read_json(pandas_out / "monitor.json")
+    assert headline.keys() == expected_headline.keys()
+    for key, value in expected_headline.items():
+        assert headline[key] == (pytest.approx(value) if isinstance(value, float) else value)
+    got = read_json(pandas_out / "drift.json")
     assert got.keys() == expected.keys()
     assert got["drifted_features"] == expected["drifted_features"] and got["reasons"] == expected["reasons"]
     for name, stats in expected["features"].items():

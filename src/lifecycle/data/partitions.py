@@ -11,7 +11,8 @@ batch order (files in path order, then rows in file order):
   must therefore fit on one line (no quoted line breaks). Their row counts are known only once parsed.
 
 Paths are local paths or fsspec URLs; ``read_options["storage_options"]`` (ingest.read_options) goes to fsspec, the
-other options to pandas. Every error names the file and the fix.
+other options to pandas. Every error names the file and the fix; Parquet page checksums are verified
+(``lifecycle.io.PARQUET_READ_OPTIONS``) and a CSV in another encoding gets the readers' encoding message.
 """
 
 from __future__ import annotations
@@ -26,8 +27,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lifecycle.data.readers import is_remote
+from lifecycle.data.readers import checksum_message, encoding_message, is_checksum_error, is_remote
 from lifecycle.errors import DataError
+from lifecycle.io import PARQUET_READ_OPTIONS
 
 SAMPLE_BYTES = 64 * 1024  # bytes read from a CSV file's start to estimate its bytes per row
 
@@ -87,7 +89,7 @@ def plan_file(source: str, rows: int, read_options: Mapping[str, Any] | None = N
     if source.lower().endswith(".parquet"):
         try:
             with fs.open(path, "rb") as fh:
-                meta = pq.ParquetFile(fh).metadata
+                meta = pq.ParquetFile(fh, **PARQUET_READ_OPTIONS).metadata
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise DataError(f"{source}: cannot be read as PARQUET ({type(exc).__name__}: {exc}); fix or remove the "
                             "file") from exc  # fmt: skip
@@ -131,14 +133,18 @@ def read_piece(piece: Piece, read_options: Mapping[str, Any] | None = None) -> p
     try:
         with fs.open(path, "rb") as fh:
             if piece.kind == "parquet":
-                return pq.ParquetFile(fh).read_row_groups(list(piece.row_groups)).to_pandas()
+                return pq.ParquetFile(fh, **PARQUET_READ_OPTIONS).read_row_groups(list(piece.row_groups)).to_pandas()
             data = read_block(fh, piece.start, piece.length, delimiter=b"\n")
         if piece.start > 0:
             data = piece.header + data
         return pd.read_csv(io.BytesIO(data), **pandas_options(read_options))
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{piece.source}: no header and no rows; remove it from the batch or replace it") from exc
-    except (pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
+    except UnicodeDecodeError as exc:
+        raise DataError(encoding_message(piece.source, exc, pandas_options(read_options))) from exc
+    except (pa.ArrowException, pd.errors.ParserError, OSError, ValueError) as exc:
+        if is_checksum_error(exc):
+            raise DataError(checksum_message(piece.source, exc, "replace it with an intact copy")) from exc
         raise DataError(
             f"{piece.source}: cannot be read as {piece.kind.upper()} ({type(exc).__name__}: {exc}); fix or remove the "
             "file (CSV options come from ingest.read_options)"

@@ -9,7 +9,7 @@ from sklearn.model_selection import train_test_split
 
 from lifecycle.config import Split
 from lifecycle.errors import DataError
-from lifecycle.schema import Schema
+from lifecycle.schema import Schema, resolve_column
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +18,8 @@ def split(df: pd.DataFrame, schema: Schema, cfg: Split, seed: int) -> tuple[pd.D
     """``(train, test)`` rows of ``df``, each with a fresh 0..n-1 index.
 
     ``test_size`` (a fraction) of the rows are held out: the latest ones (at least one) when ``cfg.time_column`` is
-    set (sorted stably, missing times first), else a sample drawn with ``seed`` by
+    set (sorted stably, missing times first; the column may be written as the file's header writes it or
+    normalized), else a sample drawn with ``seed`` by
     scikit-learn's ``train_test_split``, stratified by the target for classification when ``cfg.stratify``.
     Raises :class:`~lifecycle.errors.DataError` for fewer than 2 rows, a ``time_column`` that is not a datetime
     column of ``schema``, or a class with fewer than 2 rows to stratify.
@@ -26,15 +27,17 @@ def split(df: pd.DataFrame, schema: Schema, cfg: Split, seed: int) -> tuple[pd.D
     if len(df) < 2:
         raise DataError(f"split: {len(df)} row(s) left after validation; at least 2 are needed")
     if cfg.time_column is not None:
-        if cfg.time_column not in schema.datetimes:
+        names = [c.name for c in schema.columns]
+        time_column = resolve_column(cfg.time_column, names, "split.time_column", "params.yaml")
+        if time_column not in schema.datetimes:
             raise DataError(
                 f"params.yaml: split.time_column: {cfg.time_column!r} is not a datetime column; "
                 f"datetime columns in the schema: {schema.datetimes or 'none'} (or set it to null)"
             )
-        ordered = df.sort_values(cfg.time_column, kind="stable", na_position="first").reset_index(drop=True)
+        ordered = df.sort_values(time_column, kind="stable", na_position="first").reset_index(drop=True)
         cut = len(ordered) - max(1, round(len(ordered) * cfg.test_size))
         train, test = ordered.iloc[:cut], ordered.iloc[cut:]
-        log.info("time split on %s at %s", cfg.time_column, test[cfg.time_column].iloc[0])
+        log.info("time split on %s at %s", time_column, test[time_column].iloc[0])
         return train.reset_index(drop=True), test.reset_index(drop=True)
     stratify = None
     if cfg.stratify and schema.task == "classification":

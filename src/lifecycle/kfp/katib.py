@@ -213,11 +213,9 @@ def run_trial(spec: Mapping[str, Any], inputs: Mapping[str, str], values: Mappin
         for name, out in spec["outputs"].items():
             if out["kind"] == "Metrics":
                 result = json.loads(Path(args[name].path).read_text(encoding="utf-8"))
-                if result.get("metric") == metric and "best_score" in result:
-                    return float(result["best_score"])
-    raise KatibError(
-        f"trial: the stage wrote no cross-validation result for {metric} (a metrics output with best_score)"
-    )
+                if isinstance(result.get(metric), int | float):  # lifecycle.modeling.search.headline
+                    return float(result[metric])
+    raise KatibError(f"trial: the stage wrote no cross-validation result for {metric} (a metrics output with it)")
 
 
 def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:

@@ -104,9 +104,9 @@ def model_metadata(
 
     Records the model file's name, sha256 and size, the family, task, fitted hyperparameters (``train.<model>``
     with ``search``'s best values) and seed, the search summary without its per-candidate scores, the data file's
-    name, sha256, row count and (classification) rows per class, the package versions, the schema and
-    ``train_metrics``. Deterministic: no timestamps, hosts, absolute paths or commits. Raises ``OSError`` when a
-    file cannot be read.
+    name, sha256, row count and (classification) rows per class, the package versions, the schema,
+    ``train_metrics`` and the SHAP background (:func:`background_sample`). Deterministic: no timestamps, hosts,
+    absolute paths or commits. Raises ``OSError`` when a file cannot be read.
     """
     model_path, data_path = Path(model_path), Path(data_path)
     search = search or NO_SEARCH
@@ -136,6 +136,24 @@ def model_metadata(
             "packages": artifact.package_versions(),
             "schema": schema.to_dict(),
             "metrics": {"train": train_metrics},
+            "explainer": {
+                "background": background_sample(df, schema, params.train.shap_background_rows, params.base.seed)
+            },
         },
         source="train metadata",
     )
+
+
+def background_sample(df: pd.DataFrame, schema: Schema, rows: int, seed: int) -> list[dict[str, float | str | None]]:
+    """The background of the model's SHAP explanations: ``min(rows, len(df))`` rows of ``df`` (the train split)
+    drawn without replacement with ``seed``, the schema's features only, as JSON-ready records (numeric float,
+    categorical text, ``None`` for a missing value). Deterministic for the same inputs."""
+    sample = df[schema.features].sample(n=min(rows, len(df)), random_state=seed)
+    numeric = set(schema.numeric)
+    return [
+        {
+            c: None if pd.isna(v) else (float(v) if c in numeric else str(v))
+            for c, v in zip(schema.features, values, strict=True)
+        }
+        for values in sample.itertuples(index=False, name=None)
+    ]

@@ -103,6 +103,24 @@ def assemble(
     return result
 
 
+def headline(result: dict[str, Any]) -> dict[str, Any]:
+    """The monitoring numbers worth a column in ``dvc metrics show`` / ``dvc exp show`` (metrics/monitor.json):
+    ``retrain``, ``n_drifted`` (features), ``drift_share`` (of features) and ``prediction_psi``, plus the feedback
+    metric (``feedback_<metric>``) when labels were joined. The per-feature statistics, reasons and the rest of
+    :func:`analyse`'s ``result`` go to the drift report's JSON, a plain output."""
+    out: dict[str, Any] = {
+        "retrain": result["retrain"],
+        "n_drifted": result["n_drifted"],
+        "drift_share": result["drift_share"],
+        "prediction_psi": result["prediction"]["psi"],
+    }
+    feedback = result["feedback"]
+    metric = feedback.get("metric")
+    if feedback.get("rows") and metric in feedback.get("metrics", {}):
+        out[f"feedback_{metric}"] = feedback["metrics"][metric]
+    return out
+
+
 def prediction_log_drift(
     log_records: pd.DataFrame,
     reference: pd.DataFrame,

@@ -25,7 +25,7 @@ from lifecycle.data.readers import read_parquet
 from lifecycle.errors import DataError
 from lifecycle.io import write_bytes
 from lifecycle.onnx.convert import package
-from lifecycle.quality.contract import Contract, contract_path, load_contract
+from lifecycle.quality.contract import Contract, dataset_contract
 from lifecycle.schema import read_schema
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--contracts", type=Path, help="directory of <dataset>.yaml data contracts (numeric bounds)")
     args = parser.parse_args(argv)
     params = load_params(args.params)
-    contract = load_contract(contract_path(args.contracts, params.ingest.source)) if args.contracts else None
+    contract = None
+    if args.contracts:  # an unreviewed (inferred) contract has no bounds to record
+        found = dataset_contract(args.contracts, params.ingest.source, read_schema(args.schema))
+        contract = found if found.reviewed else None
     run(args.model, args.train_meta, args.data, args.schema, args.onnx, args.meta, params.export, contract=contract)
 
 

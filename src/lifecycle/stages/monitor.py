@@ -2,7 +2,8 @@
 
     python -m lifecycle.stages.monitor --scored data/scored/predictions.parquet --reference TRAIN --schema SCHEMA \
         --model MODEL --meta models/model.json --test-metrics metrics/evaluate/metrics.json \
-        --feedback data/feedback --metrics metrics/monitor.json --report reports/drift.html [--prediction-log PATH]
+        --feedback data/feedback --metrics metrics/monitor.json --report reports/drift.html \
+        [--details reports/drift.json] [--prediction-log PATH]
 
 The statistics, the decision and the page are lifecycle.monitoring's (docs/monitoring.md). The model is loaded only
 after its sha256 matched ``--meta``; it predicts the reference rows for prediction drift. On ``retrain: true`` a
@@ -26,7 +27,7 @@ from lifecycle.config import load_params
 from lifecycle.data.readers import read_parquet
 from lifecycle.errors import GateError
 from lifecycle.io import read_json, write_json, write_text
-from lifecycle.monitoring.analysis import analyse, reference_sample
+from lifecycle.monitoring.analysis import analyse, headline, reference_sample
 from lifecycle.monitoring.feedback import read_feedback
 from lifecycle.monitoring.report import render_report
 from lifecycle.notify import notify
@@ -47,8 +48,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--test-metrics", required=True, help="evaluate's metrics.json (the feedback baseline)")
     parser.add_argument("--feedback", required=True, help="a file or directory of row id + label tables")
     parser.add_argument("--prediction-log", default=None, help="optional: the server's prediction log")
-    parser.add_argument("--metrics", required=True)
-    parser.add_argument("--report", required=True)
+    parser.add_argument("--metrics", required=True, help="DVC metrics: retrain, drifted features, drift share, PSI")
+    parser.add_argument("--report", required=True, help="the drift report (HTML)")
+    parser.add_argument("--details", help="every statistic behind the metrics and the report (JSON)")
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
@@ -78,8 +80,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         scored = read_records(args.scored, what="scored batch")
         result, features = analyse(scored, reference, reference_pred, schema, cfg, labels, test_metrics, log_records)
-    write_json(args.metrics, result)
-    write_text(args.report, render_report(result, features, reference, scored, reference_pred, schema))
+    write_json(args.metrics, headline(result))
+    if args.details:
+        write_json(args.details, result)
+    write_text(args.report, render_report(result, features, reference, scored, reference_pred, schema, cfg))
     log.info(
         "monitored %d batch rows against %d reference rows: %d drifted feature(s) %s; retrain=%s -> %s, %s",
         result["rows"]["batch"], len(reference), result["n_drifted"], result["drifted_features"], result["retrain"],

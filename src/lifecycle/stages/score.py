@@ -2,7 +2,7 @@
 
     python -m lifecycle.stages.score --incoming data/incoming --model MODEL --meta MODEL.json --schema SCHEMA \
         --contracts data/contracts --out data/scored/predictions.parquet --quarantine data/scored/quarantine.parquet \
-        --metrics metrics/score.json
+        --metrics metrics/score.json [--summary reports/score.json]
 
 ``--incoming`` is a CSV/Parquet file, or a directory or ``s3://`` prefix whose ``.csv``/``.parquet`` files (path
 order, Parquet partition directories included) form the batch.
@@ -27,7 +27,7 @@ from lifecycle.data.readers import batch_sources
 from lifecycle.errors import GateError
 from lifecycle.io import write_json
 from lifecycle.notify import notify
-from lifecycle.quality.contract import contract_path, load_contract
+from lifecycle.quality.contract import dataset_contract
 from lifecycle.schema import read_schema
 
 log = logging.getLogger(__name__)
@@ -43,12 +43,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--contracts", required=True, help="directory of <dataset>.yaml data contracts")
     parser.add_argument("--out", required=True)
     parser.add_argument("--quarantine", required=True)
-    parser.add_argument("--metrics", required=True)
+    parser.add_argument("--metrics", required=True, help="DVC metrics: rows read, scored, quarantined")
+    parser.add_argument("--summary", help="the batch's summary: files, model version, reasons, predicted classes")
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
     schema = read_schema(args.schema)
-    contract = load_contract(contract_path(args.contracts, params.ingest.source))
+    contract = dataset_contract(args.contracts, params.ingest.source, schema)
     files = batch_sources(args.incoming, params.ingest.read_options)
     record = ModelMetadata.read(args.meta)
     model = load_model(args.model, record)
@@ -57,7 +58,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except GateError as exc:
         notify(params.notify, "Batch rejected by validation", [str(exc)], status="failure")
         raise
-    write_json(args.metrics, summary.to_dict())
+    write_json(args.metrics, summary.headline())
+    if args.summary:
+        write_json(args.summary, summary.to_dict())
     log.info("scored %d of %d rows from %d file(s) with model %s -> %s (%d quarantined -> %s)",
              summary.rows_scored, summary.rows_read, len(files), record.version, args.out,
              summary.rows_quarantined, args.quarantine)  # fmt: skip
