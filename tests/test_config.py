@@ -105,6 +105,7 @@ def test_missing_section() -> None:
         ("ingest.data_version", 3, r"ingest\.data_version: 3 does not fit type str \| list\[str\]"),
         ("ingest.drop_columns", ["a", 1], r"ingest\.drop_columns\[1\]: expected str, got 1"),
         ("train.random_forest.max_depth", "deep", r"max_depth: 'deep' does not fit type int \| None"),
+        ("train.metrics_sample_rows", "all", r"train\.metrics_sample_rows: expected int, got 'all'"),
     ],
 )
 def test_wrong_types(path: str, value: object, message: str) -> None:
@@ -176,6 +177,8 @@ def test_every_problem_is_reported_at_once_one_line_each() -> None:
         ("export.max_abs_diff", -1e-4, r"export\.max_abs_diff: -0\.0001 is out of range; use a value >= 0"),
         ("export.min_label_agreement", 1.5, r"export\.min_label_agreement: 1\.5 is out of range; .* \[0, 1\]"),
         ("score.chunk_rows", 0, r"score\.chunk_rows: 0 is out of range; use a value >= 1"),
+        ("train.metrics_sample_rows", -1, r"train\.metrics_sample_rows: -1 is out of range; .* >= 0 \(0 = all"),
+        ("export.parity_rows", -5, r"export\.parity_rows: -5 is out of range; use a value >= 0 \(0 = all"),
         ("score.min_rows", 0, r"score\.min_rows: 0 is out of range"),
         # fractions, rates and thresholds
         ("ingest.missing_rate", 1.0, r"ingest\.missing_rate: 1\.0 is out of range; use a value in \[0, 1\)"),
@@ -242,6 +245,8 @@ def test_value_out_of_its_meaning(path: str, value: object, message: str) -> Non
         ("dask.scheduler", "tcp://dask-scheduler.ml.svc:8786"),
         ("dask.scheduler", "tls://10.0.0.5:8786"),
         ("dask.n_workers", 1),
+        ("train.metrics_sample_rows", 0),
+        ("export.parity_rows", 0),
     ],
 )
 def test_values_at_the_edge_of_their_meaning_load(path: str, value: object) -> None:

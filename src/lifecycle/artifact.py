@@ -84,6 +84,14 @@ class ContractSection(_Record):
     limits: dict[str, list[float | None]]  # {column: [min, max]}, None = unbounded side
 
 
+class MetricsSample(_Record):
+    """``metrics_sample.<set>``: the rows a set of ``metrics`` was computed on (train: ``train.metrics_sample_rows``)."""
+
+    rows: int  # rows predicted to compute the metrics
+    sampled_from: int  # rows of the split they were drawn from (rows == sampled_from: every row)
+    seed: int  # base.seed, which drew the sample
+
+
 class ExplainerSection(_Record):
     """``explainer`` (train): the background of the model's SHAP explanations (lifecycle.modeling.explain).
 
@@ -105,6 +113,7 @@ class ModelMetadata(_Record):
     packages: dict[str, str]
     schema_: dict[str, Any] = Field(alias="schema")  # Schema.to_dict() (BaseModel reserves the name `schema`)
     metrics: dict[str, dict[str, float]]  # {"train": {...}}: computed by train (see model.json's docs)
+    metrics_sample: dict[str, MetricsSample] | None = None  # {"train": ...}: the rows behind each set of metrics
     onnx: OnnxSection | None = None
     contract: ContractSection | None = None
     explainer: ExplainerSection | None = None  # absent in records written before explanations existed
@@ -122,8 +131,9 @@ class ModelMetadata(_Record):
 
     # ----------------------------------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
-        """The JSON content, in model.json's key names; ``onnx``/``contract``/``explainer`` only when present."""
-        absent = {key for key in ("onnx", "contract", "explainer") if getattr(self, key) is None}
+        """The JSON content, in model.json's key names; ``metrics_sample``/``onnx``/``contract``/``explainer`` only when
+        present (records written before issue 20 have no ``metrics_sample``, before explanations no ``explainer``)."""
+        absent = {key for key in ("metrics_sample", "onnx", "contract", "explainer") if getattr(self, key) is None}
         return self.model_dump(mode="json", by_alias=True, exclude=absent)
 
     @classmethod

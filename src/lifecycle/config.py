@@ -160,6 +160,7 @@ Fraction = Annotated[float, within(0, 1)]
 Positive = Annotated[float, within(0, open_low=True)]
 NonNegative = Annotated[float, within(0)]
 Rate = Annotated[float, within(0, 1, open_high=True)]
+SampleRows = Annotated[int, within(0, why="0 = all rows")]  # rows of a seeded sample; 0 = every row
 Seed = Annotated[int, within(0, SEED_MAX, why="numpy's seed range")]
 NJobs = Annotated[int, AfterValidator(_n_jobs)]
 Text = Annotated[str, AfterValidator(_nonempty)]
@@ -333,6 +334,7 @@ class Train(Section):
     search_metric: str | None  # null: f1_macro (classification) / rmse (regression)
     search_n_jobs: NJobs
     search_space: SearchSpace
+    metrics_sample_rows: SampleRows  # train metrics on a seeded sample of this many train rows (model.json says so)
     shap_background_rows: Count  # rows of the train split (drawn with base.seed) that SHAP explanations start from
     hist_gradient_boosting: HistGradientBoosting
     random_forest: RandomForest
@@ -358,6 +360,7 @@ class Export(Section):
     opset: Count  # ONNX default-domain opset the converter targets
     max_abs_diff: NonNegative  # parity: largest |sklearn - onnxruntime| of class probabilities / predictions
     min_label_agreement: Fraction  # parity (classification): share of test rows with the same label
+    parity_rows: SampleRows  # parity on a seeded sample of the test split (+ rows of every class and category)
 
 
 class Score(Section):

@@ -10,6 +10,7 @@ from sklearn.pipeline import Pipeline
 
 from lifecycle.config import Evaluate
 from lifecycle.errors import DataError
+from lifecycle.modeling import evaluation
 from lifecycle.modeling.evaluation import (
     GRID,
     PLOTS,
@@ -17,6 +18,7 @@ from lifecycle.modeling.evaluation import (
     figure_confusion,
     importances,
     one_vs_rest_curves,
+    sample_rows,
 )
 from lifecycle.modeling.features import build_preprocessor
 from lifecycle.modeling.metrics import CLASSIFICATION, REGRESSION
@@ -68,6 +70,30 @@ def test_classification_evaluation() -> None:
     assert all(rows[name] for name in ("confusion_matrix", "roc", "precision_recall", "importance"))
     assert rows["predicted_vs_actual"] == rows["residuals"] == []  # the other task's: empty, drawn by nobody
     assert list(result.figures) == ["confusion_matrix.png", "roc.png", "precision_recall.png", "importance.png"]
+
+
+@pytest.mark.parametrize(("cap", "seed"), [(50, 1), (120, 1), (50, 2)])
+def test_the_confusion_plot_data_is_a_seeded_sample_of_large_test_splits(monkeypatch, cap: int, seed: int) -> None:
+    """Above CONFUSION_ROWS test rows, dvclive's confusion plot gets a seeded sample (in split order); the metrics
+    and the PNG still use every row."""
+    df = frame("classification")
+    model, schema = fitted(df, "classification")
+    full = evaluate(model, df, schema, CFG, seed=seed)
+    monkeypatch.setattr(evaluation, "CONFUSION_ROWS", cap)
+    result = evaluate(model, df, schema, CFG, seed=seed)
+    rows = sample_rows(len(df), cap, seed)
+    assert len(rows) == cap == len(np.unique(rows)) and np.all(np.diff(rows) > 0)
+    confusion = {p.name: p.rows for p in result.plots}["confusion_matrix"]
+    every_row = {p.name: p.rows for p in full.plots}["confusion_matrix"]
+    assert len(every_row) == len(df)
+    assert confusion == [every_row[i] for i in rows]
+    assert result.metrics == full.metrics
+    assert not np.array_equal(rows, sample_rows(len(df), cap, seed + 1))
+
+
+@pytest.mark.parametrize(("n", "size"), [(0, 5), (5, 5), (3, 5)])
+def test_a_sample_of_at_least_every_row_is_every_row(n: int, size: int) -> None:
+    np.testing.assert_array_equal(sample_rows(n, size, seed=0), np.arange(n))
 
 
 def test_regression_evaluation() -> None:

@@ -57,7 +57,8 @@ def test_plots_show_draws_the_tasks_plots_without_a_warning(task: str, tmp_path:
     model = Pipeline([("preprocess", build_preprocessor(schema)), ("model", estimator)]).fit(
         df[["signal", "noise"]], df["y"]
     )
-    result = evaluate(model, df, schema, Evaluate(permutation_repeats=1, permutation_max_rows=50), seed=1)
+    cfg = Evaluate(permutation_repeats=1, permutation_max_rows=50, shap_max_rows=50)
+    result = evaluate(model, df, schema, cfg, seed=1, background=df[schema.features].head(20))
     repo = tmp_path / "repo"
     repo.mkdir()
     run(["git", "init", "-q"], repo)

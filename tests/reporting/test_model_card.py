@@ -52,6 +52,18 @@ def test_card_has_every_section_and_nothing_volatile() -> None:
     assert "| state_of_charge_pct.range | row | state_of_charge_pct | FAIL | 3 |" in card
 
 
+def test_card_says_when_train_metrics_come_from_a_sample() -> None:
+    decision = decide(gate(), METRICS, META, champion(0.93))
+
+    def card(sample: dict) -> str:
+        meta = META | {"metrics_sample": {"train": sample}}
+        return render(meta, METRICS, {}, decision, {"source": "telemetry"}, {}, [])
+
+    sampled = card({"rows": 50000, "sampled_from": 7946000, "seed": 42})
+    assert "Train metrics: on a sample of 50,000 of the 7,946,000 training rows, drawn with seed 42" in sampled
+    assert "Train metrics: on a sample" not in card({"rows": 900, "sampled_from": 900, "seed": 42})
+
+
 def test_card_says_what_the_model_relies_on(tmp_path) -> None:
     custom = tmp_path / "plots" / "custom"
     custom.mkdir(parents=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,8 +103,11 @@ def checksum_message(path: str | Path, exc: BaseException, fix: str) -> str:
     )
 
 
-def read_parquet(path: str | Path, what: str = "input", *, producer: str = "dvc repro") -> pd.DataFrame:
-    """Read a Parquet file written by an earlier stage.
+def read_parquet(
+    path: str | Path, what: str = "input", *, producer: str = "dvc repro", columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Read a Parquet file written by an earlier stage: every column, or only ``columns`` (those of them the file
+    has, in the file's order: a stage reads what it needs and checks for what is absent itself).
 
     Raises :class:`DataError` naming the file, ``what`` it is and the command that makes it (``producer``) when it
     is missing, empty or corrupt (a page failing its CRC checksum included).
@@ -113,7 +116,10 @@ def read_parquet(path: str | Path, what: str = "input", *, producer: str = "dvc 
     if not p.exists():
         raise DataError(f"{p}: {what} not found; run `{producer}` to build it")
     try:
-        return pd.read_parquet(p, **PARQUET_READ_OPTIONS)
+        if columns is not None:
+            wanted = set(columns)
+            columns = [c for c in pq.read_schema(p).names if c in wanted]
+        return pd.read_parquet(p, columns=columns, **PARQUET_READ_OPTIONS)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         if is_checksum_error(exc):
             fix = f"remove it, then `dvc checkout {p}` (or `dvc pull {p}`) restores the recorded bytes; or rerun `{producer}`"

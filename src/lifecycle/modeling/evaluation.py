@@ -39,6 +39,9 @@ from lifecycle.schema import Schema
 log = logging.getLogger(__name__)
 GRID = np.linspace(0.0, 1.0, 101)  # the x values (FPR, recall) at which curves are sampled
 SCATTER_POINTS = 2000  # regression plots show at most this many test rows, sampled with the seed
+# DVC's confusion plot gets one JSON record per row (~75 bytes): at most this many test rows, sampled with the seed
+# (2M test rows were a 148 MB git-tracked file and ~85 s of dvclive; issue 20). Metrics and the PNG use every row.
+CONFUSION_ROWS = 20_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,8 +90,9 @@ class Plot:
 class Evaluation:
     """The result of :func:`evaluate`.
 
-    ``plots``: one :class:`Plot` per :data:`PLOTS` entry, in its order; ``figures``: PNG file name -> figure of the
-    task's plots, in the order they are to be saved.
+    ``plots``: one :class:`Plot` per :data:`PLOTS` entry, in its order (``confusion_matrix``: one record per test
+    row, or per :data:`CONFUSION_ROWS` of them sampled with the seed, in test-split order, when there are more);
+    ``figures``: PNG file name -> figure of the task's plots, in the order they are to be saved.
     """
 
     metrics: dict[str, float]
@@ -119,8 +123,10 @@ def evaluate(
     if schema.task == "classification":
         if proba is None:
             raise DataError(f"{type(model).__name__} has no predict_proba; evaluate needs class probabilities")
+        sample = sample_rows(len(y), CONFUSION_ROWS, seed)
         rows["confusion_matrix"] = [
-            {"actual": a, "predicted": p} for a, p in zip(y.astype(str), pd.Series(y_pred).astype(str), strict=True)
+            {"actual": a, "predicted": p}
+            for a, p in zip(y.iloc[sample].astype(str), pd.Series(np.asarray(y_pred)[sample]).astype(str), strict=True)
         ]
         rows["roc"], rows["precision_recall"] = one_vs_rest_curves(y, proba, schema.classes)
         figures["confusion_matrix.png"] = figure_confusion(y, y_pred, schema.classes)
@@ -168,6 +174,14 @@ def shap_importance(
     explanation = explainer.explain(X)
     rows, per_output = mean_abs_shap(explanation)
     return rows, per_output, explanation.output_space
+
+
+def sample_rows(n: int, size: int, seed: int) -> np.ndarray:
+    """Positions of at most ``size`` of ``n`` rows, shape (min(n, size),), sorted: all of them when ``n <= size``,
+    else the first ``size`` of a permutation drawn with ``seed`` (numpy's ``default_rng(seed).permutation``)."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).permutation(n)[:size])
 
 
 def one_vs_rest_curves(y: pd.Series, proba: np.ndarray, classes: Sequence[Any]) -> tuple[list[dict], list[dict]]:

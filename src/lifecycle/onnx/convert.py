@@ -23,7 +23,7 @@ from lifecycle.artifact import ContractSection, ModelMetadata, OnnxSection
 from lifecycle.config import Export
 from lifecycle.errors import DataError
 from lifecycle.onnx import skl2onnx_patches, steps
-from lifecycle.onnx.parity import check_parity
+from lifecycle.onnx.parity import check_parity, parity_sample
 from lifecycle.onnx.runtime import META_KEY, describe, plain
 from lifecycle.quality.contract import Contract, numeric_bounds
 from lifecycle.schema import Schema
@@ -183,13 +183,18 @@ def package(
     X: pd.DataFrame,
     cfg: Export,
     *,
+    seed: int,
+    y: pd.Series | None = None,
     contract: Contract | None = None,
     onnx_file: str = "model.onnx",
 ) -> tuple[bytes | None, ModelMetadata]:
-    """The export stage's work, without I/O: :func:`export_pipeline` on ``X`` (raw feature columns of the test
-    split, shape (n, features)) with the ``export.*`` thresholds, and model.json's record = ``train`` plus the
-    ``onnx`` section (named ``onnx_file``, with the graph's sha256 and size when usable) and, with ``contract``,
-    the ``contract`` section (its numeric bounds on the features, which the server enforces).
+    """The export stage's work, without I/O: :func:`export_pipeline` with the ``export.*`` thresholds on the rows
+    of ``X`` (raw feature columns of the test split, shape (n, features); ``y`` its target, shape (n,), optional)
+    that :func:`~lifecycle.onnx.parity.parity_sample` draws with ``seed`` (base.seed; ``export.parity_rows`` of
+    them plus rows of every class of ``y``, category and missing feature), and model.json's record = ``train``
+    plus the ``onnx`` section (named ``onnx_file``, with the graph's sha256 and size when usable; its
+    ``parity`` also says how many test rows the sample was drawn from, ``sampled_from``, and the ``seed``) and,
+    with ``contract``, the ``contract`` section (its numeric bounds on the features, which the server enforces).
 
     Returns ``(onnx bytes or None, record)``. Raises :class:`DataError` when ``train`` already has an ``onnx`` or
     ``contract`` section (it is not train's record) or ``X`` has no rows.
@@ -197,10 +202,14 @@ def package(
     for key in ("onnx", "contract"):
         if getattr(train, key) is not None:
             raise DataError(f"the train metadata already has a key {key!r}; only export writes it into model.json")
+    rows = parity_sample(X, schema, cfg.parity_rows, seed, y)
+    sample = X if len(rows) == len(X) else X.iloc[rows]
     model, report = export_pipeline(
-        pipeline, schema, X, enabled=cfg.enabled, opset=cfg.opset,
+        pipeline, schema, sample, enabled=cfg.enabled, opset=cfg.opset,
         max_abs_diff=cfg.max_abs_diff, min_label_agreement=cfg.min_label_agreement,
     )  # fmt: skip
+    if report["parity"] is not None:
+        report["parity"] |= {"sampled_from": len(X), "seed": seed}
     digest = hashlib.sha256(model).hexdigest() if model else None
     onnx = OnnxSection(file=onnx_file, sha256=digest, bytes=len(model or b""), **report)
     limits = None

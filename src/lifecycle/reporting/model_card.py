@@ -231,6 +231,13 @@ def render(
         ("metric", "test (candidate)", "train (candidate)", f"test (champion {champion.get('version', '-')})"),
         ((n, metrics.get(n), train_metrics.get(n), champ_metrics.get(n)) for n in names),
     )
+    sample = ((meta.get("metrics_sample") or {}).get("train")) or {}
+    if sample and sample.get("rows") != sample.get("sampled_from"):
+        lines += [
+            "",
+            f"Train metrics: on a sample of {sample.get('rows'):,} of the {sample.get('sampled_from'):,} training "
+            f"rows, drawn with seed {sample.get('seed')} (`train.metrics_sample_rows`).",
+        ]
     lines.append("")
     if reliance:
         lines += ["### What the model relies on", ""]
