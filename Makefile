@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export GX_ANALYTICS_ENABLED := False
 export MPLBACKEND := Agg
 
-.PHONY: help setup setup-dev run test test-fast lint format bench serve suite example-wine report plots remote release kfp clean
+.PHONY: help setup setup-dev run test test-fast lint format bench serve suite data-check example-wine report plots remote release kfp clean
 
 help: ## List the targets, one line each
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-13s\033[0m %s\n", $$1, $$2}'
@@ -61,6 +61,9 @@ format: setup-dev ## Apply ruff fixes and formatting
 suite: setup ## Write a starter data contract for ingest.source from its data (dvc repro ingest first); FORCE=1 overwrites
 	$(BIN)/dvc repro ingest
 	$(BIN)/python -m lifecycle.quality suggest $(if $(FORCE),--force)
+
+data-check: setup ## List input files experiments and clones cannot see (not tracked by git or DVC), with the fix for each
+	$(BIN)/python -m lifecycle.data.tracking
 
 BENCH ?= pipeline validate experiments serve load score onnx_latency
 bench: setup-dev ## Run the benchmarks in bench/ (BENCH="pipeline serve" for some); results in docs/benchmarks.md

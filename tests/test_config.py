@@ -13,7 +13,15 @@ import yaml
 from pydantic import ValidationError
 
 from lifecycle import config
-from lifecycle.config import Notify, Promote, Validate, load_params, parse_params
+from lifecycle.config import (
+    ClassificationGates,
+    Notify,
+    Promote,
+    RegressionGates,
+    Validate,
+    load_params,
+    parse_params,
+)
 from lifecycle.errors import ParamsError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,7 +202,11 @@ def test_every_problem_is_reported_at_once_one_line_each() -> None:
         ("monitor.prediction_psi_threshold", -1, r"monitor\.prediction_psi_threshold: -1\.0 is out of range"),
         ("monitor.min_drifted_features", 0, r"monitor\.min_drifted_features: 0 is out of range"),
         ("monitor.reference_rows", -1, r"monitor\.reference_rows: -1 is out of range; use a value >= 0 \(0 = all"),
-        ("monitor.max_metric_drop", -0.1, r"monitor\.max_metric_drop: -0\.1 is out of range"),
+        (
+            "monitor.feedback.regression.max_drop",
+            -0.1,
+            r"monitor\.feedback\.regression\.max_drop: -0\.1 is out of range",
+        ),
         ("monitor.min_feedback_rows", 0, r"monitor\.min_feedback_rows: 0 is out of range"),
         ("notify.timeout_seconds", 0, r"notify\.timeout_seconds: 0\.0 is out of range; use a value > 0"),
         # names
@@ -207,7 +219,16 @@ def test_every_problem_is_reported_at_once_one_line_each() -> None:
         ("ingest.data_version", "v3", r"ingest\.data_version: 'v3' is not a simulator fleet version; .* v1, v2"),
         ("ingest.data_version", ["v1", "v9"], r"ingest\.data_version\[1\]: 'v9' is not a simulator fleet version"),
         ("ingest.data_version", [], r"ingest\.data_version: \[\] names no fleet"),
-        ("monitor.feedback_metric", "acuracy", r"feedback_metric: 'acuracy' is not a metric; did you mean 'accuracy'"),
+        (
+            "monitor.feedback.classification.metric",
+            "acuracy",
+            r"monitor\.feedback\.classification\.metric: unknown metric; did you mean 'accuracy'",
+        ),
+        (  # each task's feedback metric is one of its own (issue 13 item 8)
+            "monitor.feedback.regression.metric",
+            "accuracy",
+            r"monitor\.feedback\.regression\.metric: accuracy is a classification metric; regression metrics are",
+        ),
         # issue 15 item 7: a file:// webhook crashed monitor
         ("notify.webhook_url", "file:///tmp/hook", r"notify\.webhook_url: 'file:///tmp/hook' is not an http\(s\) URL"),
         ("notify.webhook_url", "hooks.example.com/x", r"notify\.webhook_url: .* is not an http\(s\) URL"),
@@ -270,12 +291,29 @@ def test_values_at_the_edge_of_their_meaning_load(path: str, value: object) -> N
         ),
         ({"train.search_metric": "f1_mcaro"}, r"'f1_mcaro' is not a classification metric; did you mean 'f1_macro'"),
         ({"validate.max_rows": 10}, r"validate\.max_rows: 10 is less than validate\.min_rows=100"),
-        ({"promote.min": {"accurcy": 0.8}}, r"promote\.min\.accurcy: unknown metric; did you mean 'accuracy'\?"),
-        ({"promote.max": {"rmce": 0.8}}, r"promote\.max\.rmce: unknown metric; did you mean 'rmse'\?"),
-        ({"promote.min_improvement": {"auc": 0.0}}, r"promote\.min_improvement\.auc: unknown metric"),
-        ({"promote.min": {"log_loss": 0.5}}, r"promote\.min\.log_loss: log_loss is a loss .* promote\.max"),
-        ({"promote.max": {"accuracy": 0.5}}, r"promote\.max\.accuracy: accuracy is a score .* promote\.min"),
-        ({"promote.min": {"accuracy": "high"}}, r"promote\.min\.accuracy: expected a number, got 'high'"),
+        (
+            {"promote.classification.min": {"accurcy": 0.8}},
+            r"promote\.classification\.min\.accurcy: unknown metric; did you mean 'accuracy'\?",
+        ),
+        (
+            {"promote.regression.max": {"rmce": 0.8}},
+            r"promote\.regression\.max\.rmce: unknown metric; did you mean 'rmse'",
+        ),
+        ({"promote.classification.min_improvement": {"auc": 0.0}}, r"classification\.min_improvement\.auc: unknown"),
+        (
+            {"promote.classification.min": {"log_loss": 0.5}},
+            r"promote\.classification\.min\.log_loss: log_loss is a loss .* promote\.classification\.max",
+        ),
+        (
+            {"promote.regression.max": {"r2": 0.5}},
+            r"promote\.regression\.max\.r2: r2 is a score .* promote\.regression\.min",
+        ),
+        ({"promote.classification.min": {"accuracy": "high"}}, r"classification\.min\.accuracy: expected a number"),
+        # each task's thresholds are metrics of that task (issue 13 item 8)
+        ({"promote.regression.min": {"accuracy": 0.5}}, r"promote\.regression\.min\.accuracy: accuracy is a class"),
+        ({"promote.classification.max": {"rmse": 0.5}}, r"promote\.classification\.max\.rmse: rmse is a regress"),
+        # the old, task-less layout is refused with the new keys
+        ({"promote.min": {"accuracy": 0.8}}, r"promote\.min: unknown key; known keys here: classification, regression"),
     ],
 )
 def test_combination_that_cannot_work(changes: dict, message: str) -> None:
@@ -371,6 +409,18 @@ def test_search_space_values_are_typed_and_ranges_are_kept() -> None:
     parse_params(space("grid", hist_gradient_boosting={"max_iter": [50]}, ridge={"alpha": {"low": 0.1, "high": 10}}))
 
 
+def test_switching_the_task_is_one_change_and_picks_the_tasks_thresholds() -> None:
+    # issue 13 item 8: `-S ingest.task=regression` alone gives a valid file whose gates are regression metrics
+    for task in ("classification", "regression"):
+        params = parse_params(changed("ingest.task", task))
+        gates = params.promote.gates(params.ingest.task)
+        named = {m for kind in ("min", "max", "min_improvement") for m in getattr(gates, kind)}
+        assert named and named <= set(config.METRICS[task])
+        assert params.monitor.feedback_rule(task).metric in config.METRICS[task]
+    with pytest.raises(ValueError, match="task 'ranking' is not one of"):
+        parse_params(RAW).promote.gates("ranking")
+
+
 def test_the_repository_search_space_is_valid_for_every_method() -> None:
     for method in ("none", "random", "grid"):
         parse_params(changed("train.search", method))
@@ -378,15 +428,18 @@ def test_the_repository_search_space_is_valid_for_every_method() -> None:
 
 # --------------------------------------------------------------------------------------------- sections built in code
 def test_a_section_built_in_code_checks_the_same_rules() -> None:
-    with pytest.raises(ParamsError, match=r"^params\.yaml: promote\.min\.accurcy: unknown metric"):
-        Promote(min={"accurcy": 0.8}, max={}, min_improvement={}, strict=False)
+    with pytest.raises(ParamsError, match=r"^params\.yaml: promote\.classification\.min\.accurcy: unknown metric"):
+        ClassificationGates(min={"accurcy": 0.8}, max={}, min_improvement={})
     with pytest.raises(ParamsError, match=r"validate\.min_rows: 0 is out of range.*\nparams\.yaml: validate\.max_bad"):
         Validate(min_rows=0, max_rows=None, max_null_fraction=0.2, max_bad_row_fraction=2, min_class_rows=1,
                  row_expectations_on="flagged")  # fmt: skip
     with pytest.raises(ParamsError, match=r"notify\.webhook_url: 'ftp://x' is not an http\(s\) URL"):
         Notify(webhook_url="ftp://x", timeout_seconds=1)
-    ok = Promote(min={"r2": 0.2}, max={"rmse": 1}, min_improvement={}, strict=True)
+    ok = RegressionGates(min={"r2": 0.2}, max={"rmse": 1}, min_improvement={})
     assert ok.max == {"rmse": 1.0}
+    with pytest.raises(ParamsError, match=r"^params\.yaml: promote\.regression\.min\.accuracy: accuracy is a class"):
+        Promote(classification=ClassificationGates(min={}, max={}, min_improvement={}),
+                regression={"min": {"accuracy": 0.5}, "max": {}, "min_improvement": {}}, strict=False)  # fmt: skip
 
 
 def test_model_copy_and_model_dump() -> None:

@@ -22,6 +22,23 @@ def test_no_batch_file_is_a_clear_error(tmp_path) -> None:
         batch_files(tmp_path / "nowhere")
 
 
+def test_a_batch_is_the_files_of_several_folders_in_the_order_given(tmp_path) -> None:
+    mine, demo = tmp_path / "incoming", tmp_path / "demo"
+    mine.mkdir()
+    demo.mkdir()
+    (mine / ".gitkeep").touch()
+    (demo / "telemetry_v2.parquet").write_bytes(b"x")
+    assert batch_files([mine, demo]) == [demo / "telemetry_v2.parquet"]  # an empty folder of yours adds nothing
+    for name in ("b.csv", "a.parquet", "notes.txt"):
+        (mine / name).write_bytes(b"x")
+    assert batch_files([mine, demo]) == [mine / "a.parquet", mine / "b.csv", demo / "telemetry_v2.parquet"]
+    (demo / "telemetry_v2.parquet").unlink()
+    (mine / "a.parquet").unlink()
+    (mine / "b.csv").unlink()
+    with pytest.raises(DataError, match=r"incoming or .*demo: no \.csv or \.parquet file to score; .*`dvc add "):
+        batch_files([mine, demo])
+
+
 def test_a_missing_or_corrupt_parquet_input_names_the_file_and_the_command(tmp_path) -> None:
     with pytest.raises(DataError, match=r"raw\.parquet: raw data not found; run `dvc repro ingest` to build it"):
         read_parquet(tmp_path / "raw.parquet", "raw data", producer="dvc repro ingest")

@@ -162,7 +162,7 @@ def test_resolve_prod_and_materialize_the_exact_bytes(released: Path, tmp_path: 
 def test_rejected_candidate_is_not_released(released: Path, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(released, repo, symlinks=True)
-    set_params(repo, {"promote": {"min": {"accuracy": 0.999}}})
+    set_params(repo, {"promote": {"classification": {"min": {"accuracy": 0.999}}}})
     run(["dvc", "repro", "promote"], repo)
     git_commit(repo, "stricter gate")
     champion_before = (repo / "models/champion.json").read_bytes()

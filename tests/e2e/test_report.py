@@ -43,7 +43,7 @@ def write(repo: Path, accuracy: float, log_loss: float, alpha: int) -> None:
     files = {
         "params.yaml": params_with(
             train={"ridge": {"alpha": alpha}},
-            promote={"min": {"accuracy": 0.8}, "max": {"log_loss": 0.5}},
+            promote={"classification": {"min": {"accuracy": 0.8}, "max": {"log_loss": 0.5}, "min_improvement": {}}},
         ),
         "metrics/evaluate/metrics.json": {"accuracy": accuracy, "log_loss": log_loss},
         "metrics/validate.json": {"success": True, "rows_checked": 4000, "rows_quarantined": 12},
@@ -124,7 +124,9 @@ def test_report_shows_the_promotion_decision(tiny_repo: Path) -> None:
 
 
 def test_no_gates_show_a_dash(tiny_repo: Path) -> None:
-    (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params_with(promote={"min": {}, "max": {}})))
+    (tiny_repo / "params.yaml").write_text(
+        yaml.safe_dump(params_with(promote={"classification": {"min": {}, "max": {}, "min_improvement": {}}}))
+    )
     text = report(tiny_repo, "--no-plots")
     assert "| metrics/evaluate/metrics.json | accuracy | 0.8 | 0.85 | +0.05 ▲ better | - |" in text
     assert "gate(s) fail" not in text

@@ -49,7 +49,7 @@ def test_messy_telemetry_quarantines_exactly_the_bad_rows(messy, contract, cfg) 
     assert m["quarantine_fraction"] == pytest.approx(len(q) / len(df), abs=1e-6)
     assert {c.rule: c.unexpected_percent for c in result.checks}["pack_voltage_v.between"] > 0
     assert set(m) == {"success", "rows_checked", "rows_clean", "rows_quarantined", "quarantine_fraction",
-                      "table_failures"}  # headline numbers only: per-rule detail is in the report  # fmt: skip
+                      "rows_unlabeled", "table_failures", "contract_reviewed"}  # headline numbers only: per-rule detail is in the report  # fmt: skip
     # the GE result JSON has both suites, rule ids in meta, nothing volatile
     text = dumps_json(result.gx_result)
     assert "run_time" not in text and "validation_time" not in text and '"id"' not in text

@@ -18,7 +18,8 @@ def test_readme_shows_the_dag_dvc_draws() -> None:
     assert len(blocks) == 1, "README.md: one ```mermaid block with `dvc dag --mermaid`'s output"
     dag = run([sys.executable, "-m", "dvc", "dag", "--mermaid"], ROOT).stdout
     assert blocks[0].split() == dag.split(), "README.md's DAG is stale: paste `dvc dag --mermaid` again"
-    for stage in ("ingest", "validate", "split", "train", "evaluate", "export", "score", "monitor", "promote"):
+    stages = ("check_params", "ingest", "validate", "split", "train", "evaluate", "export", "simulate", "score")
+    for stage in (*stages, "monitor", "promote"):
         assert f'["{stage}"]' in blocks[0]
 
 

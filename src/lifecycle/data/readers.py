@@ -130,60 +130,85 @@ def read_parquet(
         ) from exc
 
 
-def batch_files(incoming: str | Path) -> list[Path]:
-    """The files of a batch: ``incoming`` itself if it is a file, else the ``.csv``/``.parquet`` files under it,
-    subdirectories included (a directory of Parquet partitions), in path order; names starting with ``.`` or ``_``
-    (temporary files, ``_SUCCESS``, ``_metadata``) are skipped.
+def batch_files(incoming: str | Path | Sequence[str | Path]) -> list[Path]:
+    """The files of a batch: for each path of ``incoming`` (one or several, in the order given), the path itself if it
+    is a file, else the ``.csv``/``.parquet`` files under it, subdirectories included (a directory of Parquet
+    partitions), in path order; names starting with ``.`` or ``_`` (temporary files, ``_SUCCESS``, ``_metadata``) are
+    skipped (a folder that holds none adds nothing).
 
-    Raises :class:`DataError` when ``incoming`` does not exist, holds no such file, or is a file of another type.
+    Raises :class:`DataError` when a path does not exist, when no path holds such a file (naming each and how to add
+    a batch), or for a file of another type.
     """
-    path = Path(incoming)
-    if path.is_file():
-        files = [path]
-    elif path.is_dir():
-        found = (p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
-        visible = (p for p in found if not any(part.startswith((".", "_")) for part in p.relative_to(path).parts))
-        files = sorted(visible, key=lambda p: p.relative_to(path).as_posix())
-    else:
-        raise DataError(f"{path}: batch not found; put a CSV or Parquet file there (or set paths.incoming)")
+    paths = [Path(incoming)] if isinstance(incoming, str | Path) else [Path(p) for p in incoming]
+    files = [f for path in paths for f in _local_files(path)]
     if not files:
-        raise DataError(
-            f"{path}: no .csv or .parquet file to score; drop a batch there, e.g. "
-            f"`python -m lifecycle.data.telemetry --fleet v2 --rows 5000 --out {path}/batch.parquet`"
-        )
+        raise _no_batch([str(p) for p in paths])
     bad = [p for p in files if p.suffix.lower() not in TABLE_SUFFIXES]
     if bad:
         raise DataError(f"{bad[0]}: unsupported file type; score reads {', '.join(TABLE_SUFFIXES)} files")
     return files
 
 
-def batch_sources(incoming: str | Path, read_options: Mapping[str, Any] | None = None) -> list[str]:
-    """The files of a batch as paths or URLs: :func:`lifecycle.data.readers.batch_files` for a local path; for a URL
-    (``s3://bucket/prefix``) the object itself, or every ``.csv``/``.parquet`` object under the prefix (Parquet
-    partition directories included; names starting with ``.`` or ``_`` skipped), in path order.
+def _local_files(path: Path) -> list[Path]:
+    """One path's part of :func:`batch_files`."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DataError(f"{path}: batch not found; put a CSV or Parquet file there (or set paths.incoming)")
+    found = (p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
+    visible = (p for p in found if not any(part.startswith((".", "_")) for part in p.relative_to(path).parts))
+    return sorted(visible, key=lambda p: p.relative_to(path).as_posix())
 
-    Raises :class:`DataError` when the URL names nothing or no such file, or cannot be listed.
+
+def _no_batch(paths: Sequence[str]) -> DataError:
+    where = " or ".join(paths)
+    return DataError(
+        f"{where}: no .csv or .parquet file to score; add your batch to {paths[0]} and track it "
+        f"(`dvc add {paths[0]}/<file>`), or with the built-in telemetry make one, e.g. "
+        f"`python -m lifecycle.data.telemetry --fleet v2 --rows 5000 --out {paths[0]}/batch.parquet`"
+    )
+
+
+def batch_sources(
+    incoming: str | Path | Sequence[str | Path], read_options: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The files of a batch as paths or URLs, for each source of ``incoming`` (one or several, in the order given):
+    local paths as :func:`batch_files` lists them; for a URL (``s3://bucket/prefix``) the object itself, or every
+    ``.csv``/``.parquet`` object under the prefix (Parquet partition directories included; names starting with ``.``
+    or ``_`` skipped), in path order. A source that holds no such file adds nothing.
+
+    Raises :class:`DataError` when a source does not exist or a URL cannot be listed, when no source holds such a
+    file, or for a file of another type.
     """
+    sources = [str(incoming)] if isinstance(incoming, str | Path) else [str(p) for p in incoming]
+    if not any(is_remote(s) for s in sources):
+        return [str(p) for p in batch_files(sources)]
+    files: list[str] = []
+    for source in sources:
+        files += _remote_files(source, read_options) if is_remote(source) else map(str, _local_files(Path(source)))
+    if not files:
+        raise _no_batch(sources)
+    bad = [p for p in files if not p.lower().endswith(TABLE_SUFFIXES)]
+    if bad:
+        raise DataError(f"{bad[0]}: unsupported file type; score reads {', '.join(TABLE_SUFFIXES)} files")
+    return files
+
+
+def _remote_files(source: str, read_options: Mapping[str, Any] | None) -> list[str]:
+    """The ``.csv``/``.parquet`` objects of one URL (see :func:`batch_sources`); none under a prefix: an empty list."""
     import fsspec
 
-    source = str(incoming)
-    if not is_remote(source):
-        return [str(p) for p in batch_files(source)]
     try:
         fs, root = fsspec.core.url_to_fs(source, **dict((read_options or {}).get("storage_options") or {}))
         if fs.isfile(root):
-            found = [root]
-        elif fs.isdir(root):
-            found = [p for p in fs.find(root) if _is_table(p[len(root.rstrip("/")) :])]
-        else:
+            return [fs.unstrip_protocol(root)]
+        if not fs.isdir(root):
             raise DataError(f"{source}: batch not found; check the URL (bucket and prefix) and the credentials")
+        found = [p for p in fs.find(root) if _is_table(p[len(root.rstrip("/")) :])]
     except (OSError, ValueError) as exc:
         raise DataError(f"{source}: cannot list the batch ({type(exc).__name__}: {exc}); check the URL, "
                         "the credentials and ingest.read_options.storage_options") from exc  # fmt: skip
-    files = sorted(p for p in found if p.lower().endswith(TABLE_SUFFIXES))
-    if not files:
-        raise DataError(f"{source}: no .csv or .parquet file to score under this prefix")
-    return [fs.unstrip_protocol(p) for p in files]
+    return [fs.unstrip_protocol(p) for p in sorted(p for p in found if p.lower().endswith(TABLE_SUFFIXES))]
 
 
 def _is_table(relative: str) -> bool:

@@ -62,8 +62,9 @@ def analyse(
     if log_records is not None and not log_records.empty:
         log_drift = prediction_log_drift(log_records, reference, reference_pred, schema, cfg)
     result = assemble(
-        features, prediction, feedback, len(reference), len(records), versions, test_metrics, cfg, log_drift
-    )
+        features, prediction, feedback, len(reference), len(records), versions, test_metrics, cfg, log_drift,
+        task=schema.task,
+    )  # fmt: skip
     return result, features
 
 
@@ -77,11 +78,14 @@ def assemble(
     test_metrics: dict[str, Any],
     cfg: MonitorConfig,
     log_drift: dict[str, Any] | None = None,
+    *,
+    task: str,
 ) -> dict[str, Any]:
     """The monitor metrics (see :func:`analyse`) from the statistics, however they were computed (in this process,
     or summed over a batch's partitions: lifecycle.monitoring.dask_analysis): the retrain decision and its reasons
-    (:func:`lifecycle.monitoring.decision.retrain_reasons`) with the numbers behind them."""
-    reasons = retrain_reasons(features, prediction, feedback, test_metrics, cfg, log_drift)
+    (:func:`lifecycle.monitoring.decision.retrain_reasons`) with the numbers behind them. ``task``: the model's task
+    (picks ``monitor.feedback.<task>``)."""
+    reasons = retrain_reasons(features, prediction, feedback, test_metrics, cfg, log_drift, task=task)
     result: dict[str, Any] = {
         "retrain": bool(reasons),
         "reasons": reasons,
@@ -94,7 +98,7 @@ def assemble(
         "prediction": prediction.to_dict(),
         "feedback": {
             **feedback,
-            "metric": cfg.feedback_metric,
+            "metric": cfg.feedback_rule(task).metric,
             "test": {k: v for k, v in test_metrics.items() if k in (*CLASSIFICATION, *REGRESSION)},
         },
     }

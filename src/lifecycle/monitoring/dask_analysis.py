@@ -192,7 +192,7 @@ def analyse_on_dask(
         log_drift = prediction_log_drift(log_records, reference, reference_pred, schema, cfg)
     result = assemble(
         features, prediction, feedback, len(reference), summed.rows, sorted(summed.versions), test_metrics, cfg,
-        log_drift,
+        log_drift, task=schema.task,
     )  # fmt: skip
     sample = pd.concat(summed.sample, ignore_index=True) if summed.sample else pd.DataFrame()
     return result, features, sample

@@ -131,6 +131,10 @@ model {{ model_version | join(", ") }}.</p>
 {% else %}
 <p>No labels for this batch yet (drop CSV/Parquet files of row id + label into the feedback folder).</p>
 {% endif %}
+{% set unseen = feedback.get("unseen_labels") or {} %}
+{% if unseen %}
+<p class="retrain">Labels of classes the model never saw (not in the metrics): {% for value, count in unseen.items() %}{{ value }} ({{ count }}){{ ", " if not loop.last }}{% endfor %}.</p>
+{% endif %}
 </body></html>
 """
 )

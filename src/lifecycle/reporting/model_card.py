@@ -183,7 +183,12 @@ def render(
             for c in decision.get("criteria") or []
         ),
     )  # fmt: skip
-    lines += ["", "Thresholds are `promote.*` in params.yaml; the champion is models/champion.json.", ""]
+    gates = decision.get("gates") or f"promote.{task}"
+    lines += [
+        "",
+        f"Thresholds are `{gates}.*` in params.yaml (the model's task); the champion is models/champion.json.",
+    ]
+    lines += [""]
 
     lines += ["## Model", ""]
     rows: list[tuple[str, Any]] = [

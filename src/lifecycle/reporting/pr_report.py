@@ -3,7 +3,8 @@
     python -m lifecycle.reporting --base origin/main --out reports/pr/report.md    (the shell: __main__.py)
 
 Sections: a metrics table (base, PR, change marked better/worse by each metric's direction, and whether each
-promotion gate passes; "-" when there is no such gate), the params that changed, the validation summary
+promotion gate of ``promote.<task>.min``/``max`` (the task's, ``ingest.task``) passes; "-" when there is no such
+gate), the params that changed, the validation summary
 (``<paths.metrics>/validate.json``), the promotion decision (``paths.promotion``, when a promote stage wrote one) and
 every plot of dvc.yaml as a PNG beside the report, base and PR in one picture. The workspace's params.yaml is read
 with :func:`lifecycle.config.load_params` (a params file it rejects stops the report with that error); the gates

@@ -28,6 +28,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, NotRequired, Required
 
+import pandas as pd
 import pydantic_core
 from annotated_types import Ge, Le
 from fastapi.responses import JSONResponse
@@ -150,6 +151,35 @@ class V1Response(BaseModel):
 V2Datatype = Literal[
     "BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "FP16", "FP32", "FP64", "BYTES"
 ]
+# Open Inference Protocol tensor datatypes of the values this server sends, by pandas' inferred kind of the values
+_V2_BY_KIND: dict[str, V2Datatype] = {
+    "boolean": "BOOL",
+    "integer": "INT64",
+    "floating": "FP64",
+    "mixed-integer-float": "FP64",
+    "decimal": "FP64",
+}
+
+
+def v2_datatype(values: Any) -> V2Datatype:
+    """The Open Inference Protocol (KServe V2) datatype of ``values`` (a numpy array or a sequence of Python
+    values): ``BOOL`` for booleans, ``INT64`` for integers, ``FP64`` for floats, ``BYTES`` for text and anything
+    else. The one mapping the model metadata and the inference responses use (``pandas.api.types.infer_dtype``
+    reads the values, so a list of Python bools and a numpy bool array agree; ``True`` is never an integer here).
+    """
+    return _V2_BY_KIND.get(pd.api.types.infer_dtype(values, skipna=True), "BYTES")
+
+
+def output_datatype(task: str, values: Any) -> V2Datatype:
+    """The datatype of a model's ``label`` (classification: that of its classes or predicted labels, by
+    :func:`v2_datatype`) or ``prediction`` (regression: always ``FP64``, even for an integer-valued target)."""
+    return v2_datatype(values) if task == "classification" else "FP64"
+
+
+def feature_datatype(role: str) -> V2Datatype:
+    """The datatype model metadata declares for an input column: ``FP64`` for a numeric feature (INT and FP32
+    tensors are accepted too), ``BYTES`` for a categorical one (booleans become categories at ingest) or a datetime (ISO 8601 text)."""
+    return "FP64" if role == "numeric" else "BYTES"
 
 
 class V2Tensor(BaseModel):

@@ -2,7 +2,9 @@
 
 python -m lifecycle.stages.ingest --out data/raw/dataset.parquet --schema data/interim/schema.json
 
-What is read and how the schema is inferred: lifecycle.data.ingest.
+What is read and how the schema is inferred: lifecycle.data.ingest. Under DVC a local ``ingest.source`` must lie
+inside ``paths.external`` (a dependency of this stage, so editing the file reruns it); an ``s3://`` source is read
+but its content is not tracked (a warning says how to track it): lifecycle.data.tracking.check_source.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Sequence
 from lifecycle import cli
 from lifecycle.config import load_params
 from lifecycle.data.ingest import load_dataset
+from lifecycle.data.tracking import check_source
 from lifecycle.io import write_json, write_table
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
+    check_source(params.ingest.source, params.paths.external)
     df, schema = load_dataset(params.ingest, params.base.seed)
     write_table(df, args.out)
     write_json(args.schema, schema.to_dict())

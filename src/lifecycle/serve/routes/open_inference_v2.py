@@ -2,7 +2,8 @@
 
 ``POST /v2/models/<name>[/versions/<v>]/infer`` takes one input tensor per feature column (shape ``[N]`` or
 ``[N, 1]``, named like the column; ``BYTES`` for categories, ``FP64``/``FP32``/``INT*`` for numbers), or one
-``[N, features]`` tensor by position; the tensors become records and are validated like ``/predict``'s.
+``[N, features]`` tensor by position; the tensors become records and are validated like ``/predict``'s. The output
+datatypes (metadata and responses alike) come from one mapping, :func:`lifecycle.serve.schemas.v2_datatype`.
 """
 
 from typing import Any
@@ -22,7 +23,14 @@ from lifecycle.serve.deps import (
 )
 from lifecycle.serve.errors import BadRequestError, Where, bad, validate_records
 from lifecycle.serve.predictors import ServedModel
-from lifecycle.serve.schemas import FastJSONResponse, V2Request, V2Response, openapi_body
+from lifecycle.serve.schemas import (
+    FastJSONResponse,
+    V2Request,
+    V2Response,
+    feature_datatype,
+    openapi_body,
+    output_datatype,
+)
 from lifecycle.serve.state import State, package_version
 
 router = APIRouter()
@@ -183,12 +191,11 @@ async def infer(request: Request, name: str, version: str | None) -> FastJSONRes
     model, engine, labels, proba = await state.predict(records, "/v2/models/infer", rid)
     n = len(records)
     classification = state.schema.task == "classification"
-    label_type = "FP64" if not classification else ("INT64" if labels.dtype.kind in "iu" else "BYTES")
     outputs = [
         {
             "name": "label" if classification else "prediction",
             "shape": [n],
-            "datatype": label_type,
+            "datatype": output_datatype(state.schema.task, labels),
             "data": labels.tolist(),
         }
     ]
@@ -224,20 +231,20 @@ def model_metadata(name: str, model: ServedModel, state: State) -> dict[str, Any
     """V2 model metadata: one input per feature (``FP64`` or ``BYTES``, shape ``[-1, 1]``), the outputs, the
     versions served (champion, challenger), and what actually serves: ``platform`` names the engine of every request
     size (``onnxruntime_onnx`` when ONNX answers all, ``sklearn`` when scikit-learn does, else both with their row
-    ranges) and ``parameters.engines`` lists them (:meth:`ServedModel.engines`)."""
+    ranges) and ``parameters.engines`` lists them (:meth:`ServedModel.engines`). Datatypes come from
+    :mod:`lifecycle.serve.schemas`' one mapping, as the inference responses' do (``label``: BOOL, INT64 or BYTES
+    by the classes; ``prediction``: FP64)."""
     columns = {c.name: c for c in state.schema.columns}
     inputs = [
-        {"name": c, "datatype": "FP64" if columns[c].role == "numeric" else "BYTES", "shape": [-1, 1]}
-        for c in state.schema.features
+        {"name": c, "datatype": feature_datatype(columns[c].role), "shape": [-1, 1]} for c in state.schema.features
     ]
     if state.schema.task == "classification":
-        label_type = "INT64" if all(isinstance(c, int) for c in model.classes) else "BYTES"
         outputs = [
-            {"name": "label", "datatype": label_type, "shape": [-1]},
+            {"name": "label", "datatype": output_datatype("classification", model.classes), "shape": [-1]},
             {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(model.classes)]},
         ]
     else:
-        outputs = [{"name": "prediction", "datatype": "FP64", "shape": [-1]}]
+        outputs = [{"name": "prediction", "datatype": output_datatype("regression", []), "shape": [-1]}]
     versions = [m.version for m in (state.champion, state.challenger) if m]
     engines = model.engines(state.settings.max_rows)
     if len(engines) == 1:
