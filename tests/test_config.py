@@ -233,6 +233,13 @@ def test_every_problem_is_reported_at_once_one_line_each() -> None:
         ("notify.webhook_url", "file:///tmp/hook", r"notify\.webhook_url: 'file:///tmp/hook' is not an http\(s\) URL"),
         ("notify.webhook_url", "hooks.example.com/x", r"notify\.webhook_url: .* is not an http\(s\) URL"),
         ("notify.webhook_url", "https://", r"notify\.webhook_url: 'https://' is not an http\(s\) URL"),
+        # issue 17: the engine and where it runs
+        ("score.engine", "spark", r"score\.engine: 'spark' is not allowed; use one of: pandas, dask"),
+        ("dask.scheduler", "dask-scheduler:8786", r"dask\.scheduler: .* is not a Dask scheduler address; use <proto"),
+        ("dask.scheduler", "http://dask:8786", r"dask\.scheduler: 'http://dask:8786' is not a Dask scheduler address"),
+        ("dask.scheduler", "tcp://dask", r"dask\.scheduler: 'tcp://dask' is not a Dask scheduler address"),
+        ("dask.n_workers", 0, r"dask\.n_workers: 0 is out of range; use a value >= 1"),
+        ("dask.threads_per_worker", -2, r"dask\.threads_per_worker: -2 is out of range; use a value >= 1"),
     ],
 )
 def test_value_out_of_its_meaning(path: str, value: object, message: str) -> None:
@@ -255,6 +262,10 @@ def test_value_out_of_its_meaning(path: str, value: object, message: str) -> Non
         ("notify.webhook_url", "https://hooks.slack.com/services/T0/B0/x"),
         ("notify.webhook_url", "http://127.0.0.1:8080/hook"),
         ("export.max_abs_diff", 0),
+        ("score.engine", "dask"),
+        ("dask.scheduler", "tcp://dask-scheduler.ml.svc:8786"),
+        ("dask.scheduler", "tls://10.0.0.5:8786"),
+        ("dask.n_workers", 1),
         ("train.metrics_sample_rows", 0),
         ("export.parity_rows", 0),
     ],

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from lifecycle.data.partitions import plan_file, read_piece
 from lifecycle.data.readers import iter_chunks, read_parquet, read_table
 from lifecycle.errors import DataError
 from lifecycle.io import PARQUET_READ_OPTIONS, to_parquet, write_table
@@ -82,6 +83,8 @@ def test_bit_flips_in_data_pages_are_errors_naming_the_file_never_wrong_values(t
         read_table(bad)
     with pytest.raises(DataError, match=r"dataset\.parquet: a data page fails its CRC checksum"):
         list(iter_chunks(bad, 1000))
+    with pytest.raises(DataError, match=r"dataset\.parquet: a data page fails its CRC checksum"):
+        read_piece(plan_file(str(bad), 1000)[0])  # a partition of the Dask engine
 
 
 def test_without_checksums_flips_decode_silently_into_wrong_values(tmp_path: Path) -> None:

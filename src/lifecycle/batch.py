@@ -2,8 +2,10 @@
 
 Used by the ``score`` stage and by production scoring (``python -m lifecycle.score_prod``); it loads nothing
 itself (the caller passes the model loaded with :func:`lifecycle.artifact.load_model`). The batch is one file or
-the ``.csv``/``.parquet`` files of a directory (:func:`lifecycle.data.readers.batch_files`), read ``chunk_rows``
-rows at a time (:func:`lifecycle.data.readers.iter_chunks`), so memory is bounded by the chunk, not the file.
+the ``.csv``/``.parquet`` files under a directory or an ``s3://`` prefix (:func:`lifecycle.data.readers.batch_sources`),
+read ``chunk_rows`` rows at a time (:func:`lifecycle.data.readers.iter_chunks`), so memory is bounded by the chunk,
+not the file. ``score.engine: dask`` runs the same steps on a Dask cluster, partition by partition
+(:mod:`lifecycle.batch_dask`).
 Each chunk:
 
 1. gets the schema's types (:func:`validate_chunk`): a row is quarantined when an identifier is missing, a numeric
@@ -38,7 +40,7 @@ import pyarrow.parquet as pq
 
 from lifecycle.artifact import model_classes, predict
 from lifecycle.config import Params, Validate
-from lifecycle.data.readers import iter_chunks
+from lifecycle.data.readers import iter_chunks, source_name
 from lifecycle.errors import DataError, GateError
 from lifecycle.io import PARQUET_WRITE_OPTIONS, atomic_path
 from lifecycle.predictions import (
@@ -189,6 +191,31 @@ def _basic_checks(df: pd.DataFrame, schema: Schema, contract: Contract | None) -
     return ChunkResult(clean=out[~bad], quarantined=out[bad].assign(**{REASON: reason[bad]}))
 
 
+def validate_raw(
+    raw: pd.DataFrame,
+    schema: Schema,
+    contract: Contract | None,
+    cfg: Validate | None,
+    *,
+    normalize: bool,
+    offset: int,
+    source: str,
+    first: bool,
+    gx: bool,
+    seen: SeenRows | None = None,
+) -> tuple[int, ChunkResult]:
+    """A chunk as read, validated: columns normalized, ``row_number`` from ``offset`` (:func:`prepare_chunk`), the
+    feature columns checked when it is the file's ``first`` chunk (:func:`check_columns`), the target dropped (labels
+    in a batch to score are not used), then :func:`validate_chunk`. Returns ``(rows read, result)``; both engines
+    run every chunk or partition through it."""
+    chunk = prepare_chunk(raw, schema, normalize, offset)
+    if first:
+        check_columns(chunk, schema, source)
+    if schema.target in chunk.columns:
+        chunk = chunk.drop(columns=[schema.target])
+    return len(chunk), validate_chunk(chunk, schema, contract, cfg, source=source, gx=gx, seen=seen)
+
+
 # --------------------------------------------------------------------------------------------- prediction
 def predict_chunk(model: Any, clean: pd.DataFrame, schema: Schema, version: str) -> pd.DataFrame:
     """Prediction records of ``clean`` (validated rows): its row columns, ``prediction``, one ``proba_<class>`` per
@@ -217,6 +244,26 @@ class BatchSummary:
     predictions: Counter = dataclasses.field(default_factory=Counter)  # predicted label -> rows
     nulls: Counter = dataclasses.field(default_factory=Counter)  # feature -> missing values in clean rows
     model_version: str = ""
+
+    def add(self, rows_read: int, result: ChunkResult, scored: pd.DataFrame | None, features: Sequence[str]) -> None:
+        """Count one validated chunk: ``rows_read`` rows, its quarantine (reasons by rule) and its ``scored`` rows
+        (None or empty when none was clean)."""
+        self.rows_read += rows_read
+        self.rows_quarantined += len(result.quarantined)
+        self.reasons.update(rule_of(r) for text in result.quarantined[REASON] for r in text.split("; "))
+        if scored is not None and len(scored):
+            self.rows_scored += len(scored)
+            self.predictions.update(scored[PREDICTION].tolist())
+            self.nulls.update(result.clean[list(features)].isna().sum().to_dict())
+
+    def merge(self, other: BatchSummary) -> None:
+        """Add the counts of ``other`` (another part of the same batch) to these."""
+        self.rows_read += other.rows_read
+        self.rows_scored += other.rows_scored
+        self.rows_quarantined += other.rows_quarantined
+        self.reasons.update(other.reasons)
+        self.predictions.update(other.predictions)
+        self.nulls.update(other.nulls)
 
     def headline(self) -> dict[str, int | float]:
         """The batch's numbers worth a column in ``dvc metrics show`` / ``dvc exp show`` (metrics/score.json): rows
@@ -253,7 +300,7 @@ def rule_of(reason: str) -> str:
 
 
 def score_batch(
-    files: Sequence[Path],
+    files: Sequence[str | Path],
     model: Any,
     schema: Schema,
     version: str,
@@ -276,7 +323,7 @@ def score_batch(
     classes = model_classes(model) if schema.task == "classification" else []
     if contract is not None:
         contract = scoring_contract(contract, schema)
-    summary = BatchSummary(files=[p.name for p in files], model_version=version)
+    summary = BatchSummary(files=[source_name(p) for p in files], model_version=version)
     seen = SeenRows(contract.row_id) if contract is not None and contract.duplicates == "quarantine" else None
     out_schema = arrow_schema(schema, classes)
     q_schema = arrow_schema(schema, classes, kind="quarantine")
@@ -286,25 +333,18 @@ def score_batch(
         for path in files:
             first = True  # the first chunk of a file: columns checked, Great Expectations run
             for raw in iter_chunks(path, chunk_rows, read_options):
-                chunk = prepare_chunk(raw, schema, normalize, summary.rows_read)
-                if first:
-                    check_columns(chunk, schema, str(path))
-                if schema.target in chunk.columns:  # labels in a batch to score are not used
-                    chunk = chunk.drop(columns=[schema.target])
-                result = validate_chunk(chunk, schema, contract, validate, source=str(path), gx=first, seen=seen)
+                rows, result = validate_raw(
+                    raw, schema, contract, validate, normalize=normalize, offset=summary.rows_read,
+                    source=str(path), first=first, gx=first, seen=seen,
+                )  # fmt: skip
                 first = False
-                summary.rows_read += len(chunk)
-                summary.rows_quarantined += len(result.quarantined)
-                summary.reasons.update(rule_of(r) for text in result.quarantined[REASON] for r in text.split("; "))
+                scored = predict_chunk(model, result.clean, schema, version) if len(result.clean) else None
+                summary.add(rows, result, scored, schema.features)
                 if len(result.quarantined):
                     q_writer.write_table(
                         pa.Table.from_pandas(result.quarantined, schema=q_schema, preserve_index=False)
                     )
-                if len(result.clean):
-                    scored = predict_chunk(model, result.clean, schema, version)
-                    summary.rows_scored += len(scored)
-                    summary.predictions.update(scored[PREDICTION].tolist())
-                    summary.nulls.update(result.clean[schema.features].isna().sum().to_dict())
+                if scored is not None:
                     writer.write_table(pa.Table.from_pandas(scored, schema=out_schema, preserve_index=False))
             log.info("read %s: %d rows so far", path, summary.rows_read)
         stack.close()  # finish both Parquet footers before the renames
@@ -314,7 +354,7 @@ def score_batch(
 
 def score_with_params(
     params: Params,
-    files: Sequence[Path],
+    files: Sequence[str | Path],
     model: Any,
     schema: Schema,
     version: str,
@@ -323,21 +363,24 @@ def score_with_params(
     contract: Contract | None,
 ) -> BatchSummary:
     """:func:`score_batch` with params.yaml's knobs (``score.*``, ``validate.*``, ingest's read options and column
-    normalization): what the stage and ``python -m lifecycle.score_prod`` both run."""
-    return score_batch(
-        files,
-        model,
-        schema,
-        version,
-        out,
-        quarantine,
-        chunk_rows=params.score.chunk_rows,
-        min_rows=params.score.min_rows,
-        validate=params.validate,
-        read_options=params.ingest.read_options,
-        normalize=params.ingest.normalize_columns,
-        contract=contract,
-    )
+    normalization): what the stage and ``python -m lifecycle.score_prod`` both run. ``files``: local paths or URLs
+    (:func:`lifecycle.data.readers.batch_sources`). With ``score.engine: dask`` the same work runs on the cluster of
+    the ``dask`` section (:func:`lifecycle.batch_dask.score_on_dask`, :func:`lifecycle.cluster.dask_client`)."""
+    knobs: dict[str, Any] = {
+        "chunk_rows": params.score.chunk_rows,
+        "min_rows": params.score.min_rows,
+        "validate": params.validate,
+        "read_options": params.ingest.read_options,
+        "normalize": params.ingest.normalize_columns,
+        "contract": contract,
+    }
+    if params.score.engine == "dask":
+        from lifecycle.batch_dask import score_on_dask
+        from lifecycle.cluster import dask_client
+
+        with dask_client(params.dask) as client:
+            return score_on_dask(client, files, model, schema, version, out, quarantine, **knobs)
+    return score_batch(files, model, schema, version, out, quarantine, **knobs)
 
 
 def check_batch(summary: BatchSummary, schema: Schema, min_rows: int, validate: Validate) -> None:

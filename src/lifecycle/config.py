@@ -77,6 +77,7 @@ MODEL_TASKS = {
     "ridge": ("regression",),
 }
 TELEMETRY_VERSIONS = ("v1", "v2")
+DASK_PROTOCOLS = ("tcp", "tls", "ws", "wss", "ucx")  # the comm protocols of a Dask scheduler address
 TELEMETRY_SOURCE = "telemetry"  # ingest.source of the built-in simulator (lifecycle.data.telemetry)
 GATE_KINDS = ("min", "max", "min_improvement")  # promote.<task>.<kind>: {metric: value}
 # What ingest.datetime_features may derive from a datetime column (lifecycle.modeling.features computes them).
@@ -388,6 +389,7 @@ class Export(Section):
 
 
 class Score(Section):
+    engine: Literal["pandas", "dask"]  # who runs score and monitor: pandas in this process, or Dask (section `dask`)
     chunk_rows: Count  # rows read, validated and predicted at a time: memory is bounded by the chunk, not the file
     min_rows: Count  # a batch with fewer clean rows is an error
 
@@ -447,6 +449,28 @@ class Monitor(Section):
     def feedback_rule(self, task: str) -> FeedbackRule:
         """``monitor.feedback.<task>``: the feedback metric and the drop that calls for retraining."""
         return getattr(self.feedback, task)
+
+
+def _scheduler_address(value: str) -> str:
+    url = urllib.parse.urlsplit(value)
+    try:
+        port = url.port
+    except ValueError:
+        port = None
+    if url.scheme not in DASK_PROTOCOLS or not url.hostname or port is None:
+        _fail(
+            f"{value!r} is not a Dask scheduler address; use <protocol>://<host>:<port> with protocol "
+            f"{' | '.join(DASK_PROTOCOLS)}, e.g. tcp://dask-scheduler:8786 (or null for a local cluster)"
+        )
+    return value
+
+
+class Dask(Section):
+    """Where ``score.engine: dask`` runs (lifecycle.cluster, docs/scale.md). Outputs do not depend on it."""
+
+    scheduler: Annotated[str, AfterValidator(_scheduler_address)] | None  # null: $DASK_SCHEDULER_ADDRESS or local
+    n_workers: Count | None  # local cluster: worker processes; null = sized to the machine (Dask's default)
+    threads_per_worker: Count | None  # local cluster: threads per worker; null = Dask's default
 
 
 class Notify(Section):
@@ -544,6 +568,7 @@ class Params(Section):
     export: Export
     score: Score
     monitor: Monitor
+    dask: Dask
     notify: Notify
     promote: Promote
     kfp: Kfp

@@ -25,7 +25,7 @@ from lifecycle import cli
 from lifecycle.artifact import ModelMetadata, load_model
 from lifecycle.batch import score_with_params
 from lifecycle.config import load_params
-from lifecycle.data.readers import batch_files
+from lifecycle.data.readers import batch_sources
 from lifecycle.errors import DataError
 from lifecycle.quality.contract import dataset_contract, load_contract
 from lifecycle.registry import RegistryError, fetch
@@ -73,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             contract = load_contract(args.contract)
         else:
             contract = dataset_contract(params.paths.contracts, params.ingest.source, schema)
-        batch = batch_files(args.batch)
+        batch = batch_sources(args.batch, params.ingest.read_options)
         model = load_model(model_path, record)
         log.info("scoring %d file(s) with model %s (%s)", len(batch), record.version, model_path)
         summary = score_with_params(params, batch, model, schema, record.version, out, quarantine, contract)

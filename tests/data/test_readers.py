@@ -3,10 +3,13 @@ and text columns that hold numbers or dates pandas did not parse (each stops wit
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
-from lifecycle.data.readers import batch_files, check_text_columns, read_parquet, read_table
+from lifecycle.data.partitions import plan_file, read_piece
+from lifecycle.data.readers import batch_files, check_text_columns, iter_chunks, read_parquet, read_table
 from lifecycle.errors import DataError
 
 
@@ -125,6 +128,15 @@ def test_a_file_in_another_encoding_names_line_column_and_the_encoding(tmp_path,
     assert f"not utf-8 text ({where}" in message and "\n" not in message
     assert f"set ingest.read_options.encoding: {encoding}" in message
     assert pd.read_csv(path, sep=sep, encoding=encoding).shape[0] >= 1  # the fix reads it
+    # the batch readers (score: chunk by chunk; the Dask engine: a partition) say the same
+    for read in (
+        lambda: list(iter_chunks(path, 1000, {"sep": sep})),
+        lambda: read_piece(plan_file(str(path), 1000)[0], {"sep": sep}),
+    ):
+        with pytest.raises(
+            DataError, match=rf"not utf-8 text \({re.escape(where)}.*set ingest.read_options.encoding: {encoding}"
+        ):
+            read()
 
 
 def test_a_bom_and_crlf_file_reads_as_it_is(tmp_path) -> None:

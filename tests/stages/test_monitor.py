@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from tests.monitoring.fitted import fitted, scored_batch
+from tests.monitoring.fitted import fitted, labels_of, scored_batch
 
 from lifecycle.artifact import ModelIntegrityError
 from lifecycle.data import telemetry as tel
@@ -115,3 +115,68 @@ def test_drift_sends_a_webhook_message_and_a_dead_webhook_does_not_fail(setup, t
     # the server is gone: the stage still succeeds and writes its outputs
     out = run_main(setup, tmp_path, scored_batch(setup, "v2", 7), params=params)
     assert read_json(out / "monitor.json")["retrain"] is True
+
+
+def test_engine_dask_gives_the_pandas_numbers_and_page(setup, tmp_path) -> None:
+    """score.engine: dask: the statistics summed over partitions on a local cluster (lifecycle.monitoring.dask_analysis)."""
+    import yaml
+
+    scored = scored_batch(setup, "v2", 7)
+    pandas_out = run_main(setup, tmp_path, scored)
+    expected_headline = read_json(pandas_out / "monitor.json")
+    expected = read_json(pandas_out / "drift.json")
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["score"].update(engine="dask", chunk_rows=1000)  # 3 partitions
+    raw["dask"].update(n_workers=1, threads_per_worker=1)
+    (tmp_path / "dask.yaml").write_text(yaml.safe_dump(raw))
+    scored.to_parquet(tmp_path / "scored.parquet", row_group_size=1000, index=False)
+    stage.main(stage_args(setup, tmp_path, tmp_path / "dask.yaml"))
+    headline = read_json(pandas_out / "monitor.json")
+    assert headline.keys() == expected_headline.keys()
+    for key, value in expected_headline.items():
+        assert headline[key] == (pytest.approx(value) if isinstance(value, float) else value)
+    got = read_json(pandas_out / "drift.json")
+    assert got.keys() == expected.keys()
+    assert got["drifted_features"] == expected["drifted_features"] and got["reasons"] == expected["reasons"]
+    for name, stats in expected["features"].items():
+        for key, value in stats.items():
+            assert got["features"][name][key] == (pytest.approx(value) if isinstance(value, float) else value)
+    page = (pandas_out / "drift.html").read_text()
+    assert sorted(re.findall(r"<img alt='([^']+)' src='data:image/png;base64,", page)) == sorted(tel.DRIFTED_FEATURES)
+
+
+def test_engine_dask_joins_your_feedback_and_the_demos_as_pandas_does(setup, tmp_path) -> None:
+    """--feedback (yours, winning for a repeated id) and --demo-feedback, with labels of a class the model never saw:
+    the same joined rows, unseen labels, metrics and reasons on both engines."""
+    import yaml
+
+    scored = scored_batch(setup, "v2", 7)
+    labels = labels_of("v2", 7)
+    labels = labels[labels["reading_id"].isin(scored["reading_id"])].reset_index(drop=True)
+    write_table(labels.iloc[:1200], tmp_path / "demo_feedback" / "labels.parquet")
+    yours = labels.iloc[1000:1400].copy()
+    yours.loc[yours.index[:7], tel.TARGET] = "coolant_leak"  # a fault type the model never saw
+    write_table(yours, tmp_path / "feedback" / "mine.csv")
+    write_table(scored, tmp_path / "scored.parquet")
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["score"].update(engine="dask", chunk_rows=1000)  # 3 partitions
+    raw["dask"].update(n_workers=1, threads_per_worker=1)
+    (tmp_path / "dask.yaml").write_text(yaml.safe_dump(raw))
+    results = {}
+    for engine, params in (("pandas", ROOT / "params.yaml"), ("dask", tmp_path / "dask.yaml")):
+        out = tmp_path / engine
+        argv = stage_args(setup, tmp_path, params, metrics=out / "monitor.json", report=out / "drift.html",
+                          details=out / "drift.json")  # fmt: skip
+        stage.main([*argv, "--demo-feedback", str(tmp_path / "demo_feedback")])
+        results[engine] = read_json(out / "drift.json")
+    feedback = results["pandas"]["feedback"]
+    assert feedback["rows"] == 1400 and feedback["unseen_labels"] == {"coolant_leak": 7}
+    assert any("never saw: coolant_leak (7)" in r for r in results["pandas"]["reasons"])
+    assert results["dask"]["feedback"].keys() == feedback.keys()
+    for key, value in feedback.items():
+        if key == "metrics":
+            assert results["dask"]["feedback"][key] == {k: pytest.approx(v) for k, v in value.items()}
+        else:
+            assert results["dask"]["feedback"][key] == value, key
+    assert results["dask"]["reasons"] == results["pandas"]["reasons"]
+    assert results["dask"]["rows"] == results["pandas"]["rows"]

@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from tests.scoring import CONTRACTS, batch, train_small_model
 
 from lifecycle.artifact import ModelIntegrityError
+from lifecycle.data import telemetry as tel
 from lifecycle.errors import GateError
 from lifecycle.io import read_json, write_json, write_table
 from lifecycle.stages import score as stage
@@ -95,3 +97,50 @@ def test_rejected_batch_sends_a_webhook_message(trained, tmp_path) -> None:
     assert len(hook.received) == 1
     assert hook.received[0]["body"]["text"].startswith(":x: *Batch rejected by validation*")
     assert not (tmp_path / "o.parquet").exists()
+
+
+def dask_params(tmp_path: Path) -> Path:
+    """params.yaml with ``score.engine: dask`` on a 1-worker local cluster."""
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["score"]["engine"] = "dask"
+    raw["dask"].update(n_workers=1, threads_per_worker=1)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_engine_dask_writes_the_same_outputs_and_metrics(trained, tmp_path, caplog) -> None:
+    write_table(batch(900), tmp_path / "in.parquet")
+    stage.main(stage_args(trained["dir"], tmp_path, tmp_path / "in.parquet"))
+    pandas = [(tmp_path / n).read_bytes() for n in ("o.parquet", "q.parquet", "m.json")]
+    caplog.set_level("INFO", logger="lifecycle")
+    stage.main(stage_args(trained["dir"], tmp_path, tmp_path / "in.parquet", params=dask_params(tmp_path)))
+    assert [(tmp_path / n).read_bytes() for n in ("o.parquet", "q.parquet", "m.json")] == pandas
+    assert "running on a local Dask cluster" in caplog.text and "partitions scored: 1/1" in caplog.text
+
+
+@pytest.mark.parametrize("yours_too", [False, True])
+def test_engine_dask_scores_your_batch_and_the_demo_batch_as_pandas_does(trained, tmp_path, yours_too) -> None:
+    """--incoming (yours; an empty folder adds nothing) then --demo: the same rows, order, quarantine and summary."""
+    mine, demo = tmp_path / "incoming", tmp_path / "demo"
+    mine.mkdir()
+    (demo / "part=1").mkdir(parents=True)
+    yours = batch(500, seed=3)
+    if yours_too:
+        write_table(yours, mine / "b.csv")
+    demo_rows = tel.generate(700, "v2", 5).drop(columns=[tel.TARGET])  # the simulator's duplicates and glitches
+    write_table(pd.concat([demo_rows.iloc[:300], yours.iloc[:20]], ignore_index=True), demo / "a.parquet")
+    write_table(demo_rows.iloc[300:], demo / "part=1" / "c.parquet")  # a repeated id across files: first one kept
+    outputs = {}
+    for engine, params in (("pandas", ROOT / "params.yaml"), ("dask", dask_params(tmp_path))):
+        out = tmp_path / engine
+        out.mkdir()
+        stage.main([*stage_args(trained["dir"], out, mine, params=params), "--demo", str(demo)])
+        outputs[engine] = [(out / n).read_bytes() for n in ("o.parquet", "q.parquet", "m.json", "s.json")]
+    assert outputs["dask"] == outputs["pandas"]
+    summary = read_json(tmp_path / "dask" / "s.json")
+    assert summary["files"] == ["b.csv"] * yours_too + ["a.parquet", "c.parquet"]
+    quarantined = pd.read_parquet(tmp_path / "dask" / "q.parquet")
+    assert summary["rows_read"] == 500 * yours_too + 720 and not quarantined.empty

@@ -132,51 +132,119 @@ def read_parquet(
 
 def batch_files(incoming: str | Path | Sequence[str | Path]) -> list[Path]:
     """The files of a batch: for each path of ``incoming`` (one or several, in the order given), the path itself if it
-    is a file, else its ``.csv``/``.parquet`` files in name order (a folder that holds none adds nothing).
+    is a file, else the ``.csv``/``.parquet`` files under it, subdirectories included (a directory of Parquet
+    partitions), in path order; names starting with ``.`` or ``_`` (temporary files, ``_SUCCESS``, ``_metadata``) are
+    skipped (a folder that holds none adds nothing).
 
     Raises :class:`DataError` when a path does not exist, when no path holds such a file (naming each and how to add
     a batch), or for a file of another type.
     """
     paths = [Path(incoming)] if isinstance(incoming, str | Path) else [Path(p) for p in incoming]
-    files: list[Path] = []
-    for path in paths:
-        if path.is_file():
-            files.append(path)
-        elif path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
-        else:
-            raise DataError(f"{path}: batch not found; put a CSV or Parquet file there (or set paths.incoming)")
+    files = [f for path in paths for f in _local_files(path)]
     if not files:
-        where = " or ".join(str(p) for p in paths)
-        raise DataError(
-            f"{where}: no .csv or .parquet file to score; add your batch to {paths[0]} and track it "
-            f"(`dvc add {paths[0]}/<file>`), or with the built-in telemetry make one, e.g. "
-            f"`python -m lifecycle.data.telemetry --fleet v2 --rows 5000 --out {paths[0]}/batch.parquet`"
-        )
+        raise _no_batch([str(p) for p in paths])
     bad = [p for p in files if p.suffix.lower() not in TABLE_SUFFIXES]
     if bad:
         raise DataError(f"{bad[0]}: unsupported file type; score reads {', '.join(TABLE_SUFFIXES)} files")
     return files
 
 
-def iter_chunks(path: Path, chunk_rows: int, read_options: Mapping[str, Any] | None = None) -> Iterator[pd.DataFrame]:
-    """Yield ``path`` as DataFrames of at most ``chunk_rows`` rows (Parquet by record batches, CSV with pandas'
-    ``chunksize`` and ``read_options``), so memory is bounded by the chunk, not the file.
+def _local_files(path: Path) -> list[Path]:
+    """One path's part of :func:`batch_files`."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DataError(f"{path}: batch not found; put a CSV or Parquet file there (or set paths.incoming)")
+    found = (p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES)
+    visible = (p for p in found if not any(part.startswith((".", "_")) for part in p.relative_to(path).parts))
+    return sorted(visible, key=lambda p: p.relative_to(path).as_posix())
+
+
+def _no_batch(paths: Sequence[str]) -> DataError:
+    where = " or ".join(paths)
+    return DataError(
+        f"{where}: no .csv or .parquet file to score; add your batch to {paths[0]} and track it "
+        f"(`dvc add {paths[0]}/<file>`), or with the built-in telemetry make one, e.g. "
+        f"`python -m lifecycle.data.telemetry --fleet v2 --rows 5000 --out {paths[0]}/batch.parquet`"
+    )
+
+
+def batch_sources(
+    incoming: str | Path | Sequence[str | Path], read_options: Mapping[str, Any] | None = None
+) -> list[str]:
+    """The files of a batch as paths or URLs, for each source of ``incoming`` (one or several, in the order given):
+    local paths as :func:`batch_files` lists them; for a URL (``s3://bucket/prefix``) the object itself, or every
+    ``.csv``/``.parquet`` object under the prefix (Parquet partition directories included; names starting with ``.``
+    or ``_`` skipped), in path order. A source that holds no such file adds nothing.
+
+    Raises :class:`DataError` when a source does not exist or a URL cannot be listed, when no source holds such a
+    file, or for a file of another type.
+    """
+    sources = [str(incoming)] if isinstance(incoming, str | Path) else [str(p) for p in incoming]
+    if not any(is_remote(s) for s in sources):
+        return [str(p) for p in batch_files(sources)]
+    files: list[str] = []
+    for source in sources:
+        files += _remote_files(source, read_options) if is_remote(source) else map(str, _local_files(Path(source)))
+    if not files:
+        raise _no_batch(sources)
+    bad = [p for p in files if not p.lower().endswith(TABLE_SUFFIXES)]
+    if bad:
+        raise DataError(f"{bad[0]}: unsupported file type; score reads {', '.join(TABLE_SUFFIXES)} files")
+    return files
+
+
+def _remote_files(source: str, read_options: Mapping[str, Any] | None) -> list[str]:
+    """The ``.csv``/``.parquet`` objects of one URL (see :func:`batch_sources`); none under a prefix: an empty list."""
+    import fsspec
+
+    try:
+        fs, root = fsspec.core.url_to_fs(source, **dict((read_options or {}).get("storage_options") or {}))
+        if fs.isfile(root):
+            return [fs.unstrip_protocol(root)]
+        if not fs.isdir(root):
+            raise DataError(f"{source}: batch not found; check the URL (bucket and prefix) and the credentials")
+        found = [p for p in fs.find(root) if _is_table(p[len(root.rstrip("/")) :])]
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{source}: cannot list the batch ({type(exc).__name__}: {exc}); check the URL, "
+                        "the credentials and ingest.read_options.storage_options") from exc  # fmt: skip
+    return [fs.unstrip_protocol(p) for p in sorted(p for p in found if p.lower().endswith(TABLE_SUFFIXES))]
+
+
+def _is_table(relative: str) -> bool:
+    parts = [p for p in relative.split("/") if p]
+    return bool(parts) and not any(p.startswith((".", "_")) for p in parts)
+
+
+def iter_chunks(
+    path: str | Path, chunk_rows: int, read_options: Mapping[str, Any] | None = None
+) -> Iterator[pd.DataFrame]:
+    """Yield ``path`` (a local path or an fsspec URL such as ``s3://bucket/key.parquet``) as DataFrames of at most
+    ``chunk_rows`` rows (Parquet by record batches, CSV with pandas' ``chunksize`` and ``read_options``), so memory
+    is bounded by the chunk, not the file. ``read_options["storage_options"]`` goes to fsspec, the rest to pandas.
 
     Raises :class:`DataError` naming the file when it is empty (0 bytes), has no header, or cannot be parsed.
     """
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: the file is empty (0 bytes); remove it from the batch or replace it")
-    suffix = path.suffix.lower()
+    import fsspec
+
+    options = {k: v for k, v in (read_options or {}).items() if k not in ("chunksize", "iterator", "storage_options")}
+    src = str(path)
+    if is_remote(src):
+        fs, target = fsspec.core.url_to_fs(src, **dict((read_options or {}).get("storage_options") or {}))
+    else:
+        fs, target = fsspec.filesystem("file"), src
+    suffix = Path(src.split("?")[0]).suffix.lower()
     try:
-        if suffix == ".parquet":
-            reader = pq.ParquetFile(path, **PARQUET_READ_OPTIONS)
-            for batch in reader.iter_batches(batch_size=chunk_rows):
-                yield batch.to_pandas()
-        else:
-            options = {k: v for k, v in (read_options or {}).items() if k not in ("chunksize", "iterator")}
-            with pd.read_csv(path, chunksize=chunk_rows, **options) as reader:
-                yield from reader
+        if fs.size(target) == 0:
+            raise DataError(f"{path}: the file is empty (0 bytes); remove it from the batch or replace it")
+        with fs.open(target, "rb") as fh:
+            if suffix == ".parquet":
+                reader = pq.ParquetFile(fh, **PARQUET_READ_OPTIONS)
+                for batch in reader.iter_batches(batch_size=chunk_rows):
+                    yield batch.to_pandas()
+            else:
+                with pd.read_csv(fh, chunksize=chunk_rows, **options) as reader:
+                    yield from reader
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path}: no header and no rows; remove it from the batch or replace it") from exc
     except UnicodeDecodeError as exc:
@@ -188,6 +256,11 @@ def iter_chunks(path: Path, chunk_rows: int, read_options: Mapping[str, Any] | N
             f"{path}: cannot be read as {suffix[1:].upper()} ({type(exc).__name__}: {exc}); "
             "fix or remove the file (CSV options come from ingest.read_options)"
         ) from exc
+
+
+def source_name(source: str | Path) -> str:
+    """The file name of a local path or URL: ``s3://lake/2026/06.parquet`` -> ``06.parquet``."""
+    return str(source).split("?")[0].rstrip("/").rsplit("/", 1)[-1]
 
 
 # --------------------------------------------------------------------------------------------- encodings

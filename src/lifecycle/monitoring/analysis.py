@@ -57,15 +57,40 @@ def analyse(
     features = drift.compare(reference, records, schema.numeric, schema.categorical, cfg)
     prediction = drift.prediction_drift(reference_pred, records[PREDICTION], schema.task, cfg, schema.classes)
     feedback = feedback_metrics(records, labels, schema)
+    versions = sorted(records[VERSION].astype(str).unique().tolist()) if VERSION in records else []
     log_drift = None
     if log_records is not None and not log_records.empty:
         log_drift = prediction_log_drift(log_records, reference, reference_pred, schema, cfg)
-    reasons = retrain_reasons(features, prediction, feedback, test_metrics, cfg, log_drift, task=schema.task)
+    result = assemble(
+        features, prediction, feedback, len(reference), len(records), versions, test_metrics, cfg, log_drift,
+        task=schema.task,
+    )  # fmt: skip
+    return result, features
+
+
+def assemble(
+    features: list[drift.FeatureDrift],
+    prediction: drift.PredictionDrift,
+    feedback: dict[str, Any],
+    reference_rows: int,
+    batch_rows: int,
+    model_versions: list[str],
+    test_metrics: dict[str, Any],
+    cfg: MonitorConfig,
+    log_drift: dict[str, Any] | None = None,
+    *,
+    task: str,
+) -> dict[str, Any]:
+    """The monitor metrics (see :func:`analyse`) from the statistics, however they were computed (in this process,
+    or summed over a batch's partitions: lifecycle.monitoring.dask_analysis): the retrain decision and its reasons
+    (:func:`lifecycle.monitoring.decision.retrain_reasons`) with the numbers behind them. ``task``: the model's task
+    (picks ``monitor.feedback.<task>``)."""
+    reasons = retrain_reasons(features, prediction, feedback, test_metrics, cfg, log_drift, task=task)
     result: dict[str, Any] = {
         "retrain": bool(reasons),
         "reasons": reasons,
-        "rows": {"reference": len(reference), "batch": len(records)},
-        "model_version": sorted(records[VERSION].astype(str).unique().tolist()) if VERSION in records else [],
+        "rows": {"reference": reference_rows, "batch": batch_rows},
+        "model_version": model_versions,
         "drifted_features": [f.feature for f in features if f.drifted],
         "n_drifted": sum(f.drifted for f in features),
         "drift_share": round(sum(f.drifted for f in features) / max(len(features), 1), 6),
@@ -73,13 +98,13 @@ def analyse(
         "prediction": prediction.to_dict(),
         "feedback": {
             **feedback,
-            "metric": cfg.feedback_rule(schema.task).metric,
+            "metric": cfg.feedback_rule(task).metric,
             "test": {k: v for k, v in test_metrics.items() if k in (*CLASSIFICATION, *REGRESSION)},
         },
     }
     if log_drift is not None:
         result["prediction_log"] = log_drift
-    return result, features
+    return result
 
 
 def headline(result: dict[str, Any]) -> dict[str, Any]:

@@ -138,17 +138,56 @@ def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
     return float(result.statistic), float(result.pvalue)
 
 
+def ecdf_cells(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Counts of the non-missing ``values`` in the ``2k + 1`` cells that the sorted distinct values ``grid``
+    (``k`` of them) cut the line into: cell ``2j`` holds the values strictly between ``grid[j-1]`` and ``grid[j]``,
+    cell ``2j + 1`` those equal to ``grid[j]``. Counts of partitions add up to the batch's; with the reference's
+    distinct values as the grid they are all :func:`ks_from_cells` needs for the exact KS statistic."""
+    v = values[~np.isnan(values)]
+    cell = np.searchsorted(grid, v, side="left") + np.searchsorted(grid, v, side="right")
+    return np.bincount(cell, minlength=2 * grid.size + 1)
+
+
+def ks_from_cells(reference_cells: np.ndarray, current_cells: np.ndarray) -> tuple[float, float]:
+    """The two-sample KS statistic and asymptotic p-value of :func:`ks_test`, from :func:`ecdf_cells` counts of
+    both samples on the reference's distinct values (the counts, not the values: summed over partitions).
+
+    Exact, not binned: between two consecutive reference values the reference ECDF is flat and the batch's rises,
+    so the largest gap there is at the reference value on the left or at the batch's last value before the next
+    one, i.e. at a cell's end; the ECDFs at every cell end are cumulative sums of the counts. The p-value is
+    ``scipy.stats.ks_2samp``'s ``method="asymp"`` formula (``kstwo.sf(D, round(n*m/(n+m)))``). NaN for an empty
+    side.
+    """
+    n, m = int(reference_cells.sum()), int(current_cells.sum())
+    if n == 0 or m == 0:
+        return math.nan, math.nan
+    gap = np.abs(np.cumsum(reference_cells) / n - np.cumsum(current_cells) / m)
+    d = float(gap.max())
+    big, small = sorted([float(n), float(m)], reverse=True)
+    p = float(np.clip(stats.kstwo.sf(d, np.round(big * small / (big + small))), 0.0, 1.0))
+    return d, p
+
+
 def category_counts(reference: pd.Series, current: pd.Series) -> tuple[list[str], np.ndarray, np.ndarray]:
     """Aligned counts of each category (missing values excluded) in the reference and the batch."""
-    ref = reference.dropna().astype(str).value_counts()
-    cur = current.dropna().astype(str).value_counts()
-    levels = sorted(set(ref.index) | set(cur.index))
-    return levels, ref.reindex(levels, fill_value=0).to_numpy(), cur.reindex(levels, fill_value=0).to_numpy()
+    return align_counts(reference.dropna().astype(str).value_counts(), current.dropna().astype(str).value_counts())
+
+
+def align_counts(reference: pd.Series, current: pd.Series) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Category -> count series of the reference and the batch, aligned on the union of their categories (sorted),
+    as :func:`category_counts` returns them."""
+    levels = sorted(set(reference.index) | set(current.index))
+    return levels, reference.reindex(levels, fill_value=0).to_numpy(), current.reindex(levels, fill_value=0).to_numpy()
 
 
 def psi_categorical(reference: pd.Series, current: pd.Series) -> float:
     """PSI over the categories (a category unseen in the reference counts as its own bin)."""
     _, ref, cur = category_counts(reference, current)
+    return psi_counts(ref, cur)
+
+
+def psi_counts(ref: np.ndarray, cur: np.ndarray) -> float:
+    """PSI of aligned category counts; NaN for an empty side."""
     if ref.sum() == 0 or cur.sum() == 0:
         return math.nan
     return psi_from_shares(ref / ref.sum(), cur / cur.sum())
@@ -158,6 +197,11 @@ def jensen_shannon(reference: pd.Series, current: pd.Series) -> float:
     """Jensen-Shannon distance (base 2: 0 = same distribution, 1 = disjoint) of the category shares: the square
     root of the JS divergence (``scipy.spatial.distance.jensenshannon``); NaN for an empty side."""
     _, ref, cur = category_counts(reference, current)
+    return jensen_shannon_counts(ref, cur)
+
+
+def jensen_shannon_counts(ref: np.ndarray, cur: np.ndarray) -> float:
+    """:func:`jensen_shannon` of aligned category counts."""
     if ref.sum() == 0 or cur.sum() == 0:
         return math.nan
     return float(distance.jensenshannon(ref / ref.sum(), cur / cur.sum(), base=2))
@@ -167,6 +211,11 @@ def chi_square(reference: pd.Series, current: pd.Series) -> tuple[float, float]:
     """Chi-square test of homogeneity of the category counts (reference vs batch; ``scipy.stats.chi2_contingency``
     without continuity correction): ``(statistic, p-value)``, ``(0.0, 1.0)`` with fewer than two categories."""
     _, ref, cur = category_counts(reference, current)
+    return chi_square_counts(ref, cur)
+
+
+def chi_square_counts(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
+    """:func:`chi_square` of aligned category counts."""
     table = np.vstack([ref, cur])
     table = table[:, table.sum(axis=0) > 0]
     if table.shape[1] < 2 or ref.sum() == 0 or cur.sum() == 0:
@@ -189,26 +238,45 @@ def numeric_drift(name: str, reference: pd.Series, current: pd.Series, cfg: Thre
     cur = pd.to_numeric(current, errors="coerce").to_numpy(dtype=float)
     psi = psi_numeric(ref, cur, cfg.psi_bins)
     ks, p = ks_test(ref, cur)
+    return numeric_verdict(name, psi, ks, p, missing_rate(reference), missing_rate(current), cfg)
+
+
+def numeric_verdict(
+    name: str, psi: float, ks: float, p: float, m_ref: float, m_cur: float, cfg: Thresholds
+) -> FeatureDrift:
+    """:func:`numeric_drift`'s thresholds on statistics computed elsewhere (e.g. from counts summed over the
+    partitions of a batch: lifecycle.monitoring.dask_analysis)."""
     reasons = []
     if psi >= cfg.psi_threshold:
         reasons.append(f"PSI {psi:.3f} >= monitor.psi_threshold {cfg.psi_threshold}")
     if ks >= cfg.ks_threshold and p < cfg.p_value:
         reasons.append(f"KS statistic {ks:.3f} >= monitor.ks_threshold {cfg.ks_threshold} (p={p:.2g})")
-    return _finish(name, "numeric", psi, ks, p, reference, current, reasons, cfg)
+    return _finish(name, "numeric", psi, ks, p, m_ref, m_cur, reasons, cfg)
 
 
 def categorical_drift(name: str, reference: pd.Series, current: pd.Series, cfg: Thresholds) -> FeatureDrift:
     """Drift of a categorical column: drifted when PSI >= ``cfg.psi_threshold``, or the JS distance >=
     ``cfg.js_threshold`` with chi-square p < ``cfg.p_value``; missing rates as :func:`numeric_drift`."""
-    psi = psi_categorical(reference, current)
-    js = jensen_shannon(reference, current)
-    _, p = chi_square(reference, current)
+    ref = reference.dropna().astype(str).value_counts()
+    cur = current.dropna().astype(str).value_counts()
+    return categorical_verdict(name, ref, cur, missing_rate(reference), missing_rate(current), cfg)
+
+
+def categorical_verdict(
+    name: str, reference: pd.Series, current: pd.Series, m_ref: float, m_cur: float, cfg: Thresholds
+) -> FeatureDrift:
+    """:func:`categorical_drift` from the category -> count series of both sides (missing values excluded) and
+    their missing rates: what partitions of a batch can sum (lifecycle.monitoring.dask_analysis)."""
+    _, ref, cur = align_counts(reference, current)
+    psi = psi_counts(ref, cur)
+    js = jensen_shannon_counts(ref, cur)
+    _, p = chi_square_counts(ref, cur)
     reasons = []
     if psi >= cfg.psi_threshold:
         reasons.append(f"PSI {psi:.3f} >= monitor.psi_threshold {cfg.psi_threshold}")
     if js >= cfg.js_threshold and p < cfg.p_value:
         reasons.append(f"Jensen-Shannon distance {js:.3f} >= monitor.js_threshold {cfg.js_threshold} (p={p:.2g})")
-    return _finish(name, "categorical", psi, js, p, reference, current, reasons, cfg)
+    return _finish(name, "categorical", psi, js, p, m_ref, m_cur, reasons, cfg)
 
 
 def _finish(
@@ -217,12 +285,11 @@ def _finish(
     psi: float,
     statistic: float,
     p: float,
-    reference: pd.Series,
-    current: pd.Series,
+    m_ref: float,
+    m_cur: float,
     reasons: list[str],
     cfg: Thresholds,
 ) -> FeatureDrift:
-    m_ref, m_cur = missing_rate(reference), missing_rate(current)
     missing_drifted = abs(m_cur - m_ref) >= cfg.max_missing_delta
     if missing_drifted:
         reasons.append(
@@ -274,18 +341,32 @@ def prediction_drift(
 ) -> PredictionDrift:
     """Compare the distribution of predictions on the batch with the one on the reference rows."""
     if task == "classification":
-        levels = sorted({str(c) for c in classes} | set(reference.astype(str)) | set(current.astype(str)))
-        ref = reference.astype(str).value_counts(normalize=True).reindex(levels, fill_value=0.0)
-        cur = current.astype(str).value_counts(normalize=True).reindex(levels, fill_value=0.0)
-        psi = psi_from_shares(ref.to_numpy(), cur.to_numpy())
-        stat = float(distance.jensenshannon(ref.to_numpy(), cur.to_numpy(), base=2))
-        ref_summary, cur_summary = ref.to_dict(), cur.to_dict()
-    else:
-        r, c = reference.to_numpy(dtype=float), current.to_numpy(dtype=float)
-        psi = psi_numeric(r, c, cfg.psi_bins)
-        stat, _ = ks_test(r, c)
-        ref_summary = {"mean": float(np.nanmean(r)), "std": float(np.nanstd(r))}
-        cur_summary = {"mean": float(np.nanmean(c)), "std": float(np.nanstd(c))}
+        return class_share_drift(reference.astype(str).value_counts(), current.astype(str).value_counts(), cfg, classes)
+    r, c = reference.to_numpy(dtype=float), current.to_numpy(dtype=float)
+    psi = psi_numeric(r, c, cfg.psi_bins)
+    stat, _ = ks_test(r, c)
+    ref_summary = {"mean": float(np.nanmean(r)), "std": float(np.nanstd(r))}
+    cur_summary = {"mean": float(np.nanmean(c)), "std": float(np.nanstd(c))}
+    return prediction_verdict(psi, stat, ref_summary, cur_summary, cfg)
+
+
+def class_share_drift(
+    reference: pd.Series, current: pd.Series, cfg: Thresholds, classes: Sequence[Any] = ()
+) -> PredictionDrift:
+    """:func:`prediction_drift` of a classifier from the predicted-class -> count series (class names as text) of
+    the reference and the batch: PSI and JS distance of the class shares."""
+    levels = sorted({str(c) for c in classes} | set(reference.index) | set(current.index))
+    ref = (reference / reference.sum()).reindex(levels, fill_value=0.0)
+    cur = (current / current.sum()).reindex(levels, fill_value=0.0)
+    psi = psi_from_shares(ref.to_numpy(), cur.to_numpy())
+    stat = float(distance.jensenshannon(ref.to_numpy(), cur.to_numpy(), base=2))
+    return prediction_verdict(psi, stat, ref.to_dict(), cur.to_dict(), cfg)
+
+
+def prediction_verdict(
+    psi: float, stat: float, ref_summary: dict[str, float], cur_summary: dict[str, float], cfg: Thresholds
+) -> PredictionDrift:
+    """Prediction drift from its statistics: drifted when PSI >= ``cfg.prediction_psi_threshold``."""
     drifted = bool(psi >= cfg.prediction_psi_threshold)
     reason = f"prediction PSI {psi:.3f} >= monitor.prediction_psi_threshold {cfg.prediction_psi_threshold}"
     return PredictionDrift(psi, stat, ref_summary, cur_summary, drifted, reason if drifted else "")

@@ -10,7 +10,9 @@ after its sha256 matched ``--meta``; it predicts the reference rows for predicti
 message goes to ``notify.webhook_url``; with ``monitor.fail_on_drift: true`` the stage then exits 1 (after writing
 both outputs). Under DVC, a feedback file of yours that git and DVC do not track is warned about, and an experiment
 that lacks one the workspace has stops naming it (lifecycle.data.tracking). dvc.yaml keeps the last good outputs
-(``persist``) when the stage fails.
+(``persist``) when the stage fails. With ``score.engine: dask`` the batch's statistics are summed over its partitions
+on a Dask cluster (lifecycle.monitoring.dask_analysis; the same numbers, docs/scale.md) instead of reading it into
+this process; the feedback labels (yours and the demo's) are read here as on the pandas path.
 """
 
 from __future__ import annotations
@@ -60,7 +62,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     check_inputs(args.feedback, "feedback")  # yours; the demo's labels are a stage's output, always there
     cfg = params.monitor
     schema = read_schema(args.schema)
-    scored = read_records(args.scored, what="scored batch")
     reference = reference_sample(
         read_parquet(args.reference, "training reference"), cfg.reference_rows, params.base.seed
     )
@@ -73,14 +74,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         log_records = read_records(args.prediction_log, what="prediction log")
         log.info("read %d logged predictions from %s", len(log_records), args.prediction_log)
 
-    result, features = analyse(scored, reference, reference_pred, schema, cfg, labels, test_metrics, log_records)
+    if params.score.engine == "dask":
+        from lifecycle.cluster import dask_client
+        from lifecycle.monitoring.dask_analysis import analyse_on_dask
+
+        with dask_client(params.dask) as client:
+            result, features, scored = analyse_on_dask(
+                client, args.scored, reference, reference_pred, schema, cfg, labels, test_metrics, log_records,
+                partition_rows=params.score.chunk_rows,
+            )  # fmt: skip
+    else:
+        scored = read_records(args.scored, what="scored batch")
+        result, features = analyse(scored, reference, reference_pred, schema, cfg, labels, test_metrics, log_records)
     write_json(args.metrics, headline(result))
     if args.details:
         write_json(args.details, result)
     write_text(args.report, render_report(result, features, reference, scored, reference_pred, schema, cfg))
     log.info(
         "monitored %d batch rows against %d reference rows: %d drifted feature(s) %s; retrain=%s -> %s, %s",
-        len(scored), len(reference), result["n_drifted"], result["drifted_features"], result["retrain"],
+        result["rows"]["batch"], len(reference), result["n_drifted"], result["drifted_features"], result["retrain"],
         args.metrics, args.report,
     )  # fmt: skip
     if result["retrain"]:

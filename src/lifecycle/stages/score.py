@@ -5,14 +5,16 @@
         --contracts data/contracts --out data/scored/predictions.parquet --quarantine data/scored/quarantine.parquet \
         --metrics metrics/score.json [--summary reports/score.json]
 
-``--incoming`` (your DVC-tracked batches) and ``--demo`` (the simulate stage's demo batch) are CSV/Parquet files or
-directories whose ``.csv``/``.parquet`` files (name order; yours first) form the batch. Under DVC, a file of yours that
-git and DVC do not track is warned about (experiments and clones do not see it), and an experiment that lacks a file
-the workspace has stops naming it (lifecycle.data.tracking).
+``--incoming`` (your DVC-tracked batches) and ``--demo`` (the simulate stage's demo batch) are CSV/Parquet files,
+directories or ``s3://`` prefixes whose ``.csv``/``.parquet`` files (path order, Parquet partition directories
+included; yours first) form the batch. Under DVC, a file of yours that git and DVC do not track is warned about
+(experiments and clones do not see it), and an experiment that lacks a file the workspace has stops naming it
+(lifecycle.data.tracking). Both engines (``score.engine``) score the same files in the same order.
 The model is loaded only after its sha256 matched ``--meta`` (lifecycle.artifact.load_model); its version (the
 first 12 hex digits of that sha256) is written next to every prediction. The work is lifecycle.batch: chunked
 validation with the training data's contract, prediction, and the whole-batch thresholds; a failure leaves the
-previous outputs and sends a webhook message (``notify``).
+previous outputs and sends a webhook message (``notify``). ``score.engine: dask`` runs it on a Dask cluster (a
+local one by default; ``dask.scheduler`` for a running one; docs/scale.md), with the same outputs.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from lifecycle import cli
 from lifecycle.artifact import ModelMetadata, load_model
 from lifecycle.batch import score_with_params
 from lifecycle.config import load_params
-from lifecycle.data.readers import batch_files
+from lifecycle.data.readers import batch_sources, is_remote
 from lifecycle.data.tracking import check_inputs
 from lifecycle.errors import GateError
 from lifecycle.io import write_json
@@ -39,7 +41,9 @@ log = logging.getLogger(__name__)
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--incoming", required=True, nargs="+", help="your batches: CSV/Parquet files or folders")
+    parser.add_argument(
+        "--incoming", required=True, nargs="+", help="your batches: CSV/Parquet files, folders or s3:// prefixes"
+    )
     parser.add_argument("--demo", nargs="*", default=[], help="the demo batch (stage simulate), scored after yours")
     parser.add_argument("--model", required=True)
     parser.add_argument("--meta", required=True, help="model.json: the model's sha256 (integrity and version)")
@@ -54,8 +58,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     params = load_params(args.params)
     schema = read_schema(args.schema)
     contract = dataset_contract(args.contracts, params.ingest.source, schema)
-    check_inputs(args.incoming, "batch")  # yours; the demo batch is a stage's output, always there
-    files = batch_files([*args.incoming, *args.demo])
+    local = [p for p in args.incoming if not is_remote(p)]  # object storage is not git's or DVC's to track
+    check_inputs(local, "batch")  # yours; the demo batch is a stage's output, always there
+    files = batch_sources([*args.incoming, *args.demo], params.ingest.read_options)
     record = ModelMetadata.read(args.meta)
     model = load_model(args.model, record)
     try:
