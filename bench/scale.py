@@ -31,8 +31,6 @@ import time
 from pathlib import Path
 
 import joblib
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -42,9 +40,9 @@ from lifecycle.data import telemetry as tel  # noqa: E402
 from lifecycle.data.ingest import prepare  # noqa: E402
 from lifecycle.io import write_json, write_table  # noqa: E402
 from lifecycle.modeling.pipeline import fit  # noqa: E402
+from score import write_batch  # noqa: E402  (bench/score.py: python puts this script's folder first on sys.path)
 
 CONTRACT = ROOT / "data" / "contracts" / "telemetry.yaml"
-PART = 1_000_000  # rows generated at a time
 
 
 def prepare_dir(d: Path, iters: int) -> None:
@@ -56,21 +54,6 @@ def prepare_dir(d: Path, iters: int) -> None:
     joblib.dump(model, d / "model.joblib")
     write_table(df, d / "train.parquet")
     write_json(d / "schema.json", schema.to_dict())
-
-
-def write_batch(path: Path, rows: int, row_group: int) -> None:
-    """A v2 batch of ``rows`` rows (with the simulator's repeated rows), row groups of ``row_group`` rows."""
-    writer = None
-    done, part = 0, 0
-    while done < rows:
-        n = min(PART, rows - done)
-        table = pa.Table.from_pandas(
-            tel.generate(n, "v2", 1000 + part).drop(columns=[tel.TARGET]), preserve_index=False
-        )
-        writer = writer or pq.ParquetWriter(path, table.schema, compression="zstd")
-        writer.write_table(table, row_group_size=row_group)
-        done, part = done + n, part + 1
-    writer.close()
 
 
 def child(args: argparse.Namespace) -> None:

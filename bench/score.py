@@ -69,8 +69,9 @@ def train_model(out: Path, params: Params, max_iter: int | None) -> None:
     write_json(out / "schema.json", schema.to_dict())
 
 
-def write_batch(path: Path, rows: int) -> None:
-    """A v2 batch of ``rows`` rows as one Parquet file, generated 1M rows at a time (bounded memory)."""
+def write_batch(path: Path, rows: int, row_group: int | None = None) -> None:
+    """A v2 batch of ``rows`` rows (with the simulator's repeated rows) as one Parquet file, generated 1M rows at a
+    time (bounded memory); row groups of ``row_group`` rows (None: pyarrow's default). bench/scale.py uses it too."""
     writer = None
     done, part = 0, 0
     while done < rows:
@@ -79,7 +80,7 @@ def write_batch(path: Path, rows: int) -> None:
             tel.generate(n, "v2", 1000 + part).drop(columns=[tel.TARGET]), preserve_index=False
         )
         writer = writer or pq.ParquetWriter(path, table.schema, compression="zstd")
-        writer.write_table(table)
+        writer.write_table(table, row_group_size=row_group)
         done, part = done + n, part + 1
     writer.close()
 
