@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export GX_ANALYTICS_ENABLED := False
 export MPLBACKEND := Agg
 
-.PHONY: help setup run test test-fast lint format bench serve suite report plots release kfp clean
+.PHONY: help setup run test test-fast lint format bench serve suite report plots release retrain kfp clean
 
 help: ## List the targets, one line each
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}'
@@ -81,6 +81,11 @@ plots: setup ## dvc plots diff vs BASE as an offline HTML page (vega inlined) in
 release: setup ## Register the model (GTO) and assign prod when models/promotion.json says promote
 	$(BIN)/python -m lifecycle.registry release $(if $(PUSH),--push)
 	@git diff --quiet -- models/champion.json || { $(BIN)/dvc repro promote && echo "champion updated: commit models/champion.json dvc.lock models/promotion.json, then git push --follow-tags"; }
+
+# Exit codes of lifecycle.retrain (make turns any of them into 2; reports/pr/retrain.json keeps the real one): 0 branch
+# written, 1 error, 3 no retrain needed, 4 candidate rejected by the gate, 5 not enough new labelled rows.
+retrain: setup ## On a retrain decision: train on the labelled batches as a DVC experiment; if the gate passes, a branch + PR body
+	$(BIN)/python -m lifecycle.retrain
 
 kfp: setup ## Compile the Kubeflow pipeline and the Katib Experiment from dvc.yaml + params.yaml into deploy/kfp/ (offline)
 	$(BIN)/python -m lifecycle.kfp compile --out deploy/kfp/pipeline.yaml
