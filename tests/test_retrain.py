@@ -250,3 +250,62 @@ def test_rejected_body_names_the_cause_and_every_criterion(tmp_path: Path) -> No
     assert "800 labelled rows as `data/labelled/labelled-abc.parquet`" in body
     assert "# Pipeline report" not in body  # the branch report only for a written branch
     assert rt.Result(rt.NO_RETRAIN, "x").to_dict()["outcome"] == "no retrain needed"
+
+
+def test_without_a_monitor_decision_it_exits_1_naming_the_file(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    proc = subprocess.run(
+        [sys.executable, "-m", "lifecycle.retrain", "--repo", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "metrics/monitor.json: no monitor decision; run `dvc repro monitor` first" in proc.stderr
+    assert not (tmp_path / "reports" / "pr" / "retrain.json").exists()
+
+
+# --------------------------------------------------------------------------------------------- workflow
+WORKFLOW = yaml.safe_load((ROOT / ".github" / "workflows" / "retrain.yml").read_text())
+STEPS = WORKFLOW["jobs"]["retrain"]["steps"]
+
+
+def step(name: str) -> dict:
+    return next(s for s in STEPS if s.get("name", "").startswith(name))
+
+
+def test_workflow_runs_on_a_schedule_and_on_demand() -> None:
+    triggers = WORKFLOW[True]  # YAML 1.1 reads the key `on` as True
+    assert set(triggers) == {"schedule", "workflow_dispatch"}
+    assert triggers["schedule"][0]["cron"]
+    assert WORKFLOW["permissions"] == {"contents": "write", "pull-requests": "write"}
+
+
+def test_workflow_takes_the_remote_from_repository_settings_and_skips_cleanly_without() -> None:
+    remote = next(s for s in STEPS if s.get("uses") == "./.github/actions/dvc-remote")
+    assert remote["with"] == {"url": "${{ vars.DVC_REMOTE_URL }}", "endpoint": "${{ vars.DVC_REMOTE_ENDPOINT }}",
+                              "region": "${{ vars.AWS_REGION }}"}  # fmt: skip
+    assert WORKFLOW["jobs"]["retrain"]["env"]["AWS_ACCESS_KEY_ID"] == "${{ secrets.AWS_ACCESS_KEY_ID }}"
+    skip = step("Without a remote")
+    assert skip["if"] == "steps.remote.outputs.configured != 'true'"
+    assert "::notice::" in skip["run"] and "exit 1" not in skip["run"]
+    for name in ("Pull the latest", "Retrain on a retrain decision"):
+        assert step(name)["if"] == "steps.remote.outputs.configured == 'true'"
+
+
+def test_workflow_scores_monitors_retrains_and_opens_one_pull_request_with_cml() -> None:
+    assert "dvc repro monitor" in step("Pull the latest")["run"]
+    run_retrain = step("Retrain on a retrain decision")["run"]
+    assert "make retrain" in run_retrain and "reports/pr/retrain.json" in run_retrain
+    # the case statement follows lifecycle.retrain's codes: 0 goes on, 4 warns, the others are notices
+    assert (rt.BRANCH_WRITTEN, rt.REJECTED) == (0, 4) and "0) " in run_retrain and "4) " in run_retrain
+    for name in ("Push the candidate", "Open (or update) the pull request"):
+        assert step(name)["if"] == "steps.retrain.outputs.code == '0'"
+    assert "dvc push" in step("Push the candidate")["run"]
+    pr = step("Open (or update) the pull request")["run"]
+    assert 'cml pr create --branch "$BRANCH"' in pr and "reports/pr/retrain.md" in pr
+    assert 'git push --force origin "$BRANCH"' in pr  # an open pull request is updated, not duplicated
+    assert any(s.get("uses", "").startswith("iterative/setup-cml@") for s in STEPS)

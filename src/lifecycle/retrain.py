@@ -12,10 +12,11 @@
    rows (``retrain.strategy: combined``) or trains on the labelled batches alone (``recent``).
 3. **Train the candidate as a DVC experiment**: ``dvc exp run --temp`` (the workspace is left alone), which reruns
    ingest and everything after it, the promotion gate included.
-4. **Gate.** ``dvc exp branch`` puts the experiment on ``retrain.branch`` (one commit on top of HEAD: params,
-   dvc.lock, the labelled batch's .dvc file, metrics, model.json, promotion.json, the model card). A ``reject`` in
-   its ``models/promotion.json`` -> the branch is deleted, exit :data:`REJECTED` (the experiment stays in
-   ``dvc exp show``). A ``promote`` -> exit :data:`BRANCH_WRITTEN`.
+4. **Gate.** ``dvc exp branch`` puts the experiment on ``<retrain.branch>-candidate`` (one commit on top of HEAD:
+   params, dvc.lock, the labelled batch's .dvc file, metrics, promotion.json, the model card). A ``reject`` in its
+   ``models/promotion.json`` -> that branch is deleted, exit :data:`REJECTED` (the experiment stays in
+   ``dvc exp show``; an earlier ``retrain.branch`` stays as it was). A ``promote`` -> it becomes ``retrain.branch``
+   (replacing an earlier one: one pull request), exit :data:`BRANCH_WRITTEN`.
 5. **The pull-request body** (``--body``, Markdown): why retraining started (data drift, or concept drift: a metric
    drop on feedback labels while the inputs did not drift; the monitor's reasons), the retraining data, the gate's
    verdict with every criterion, and the PR report of :mod:`lifecycle.reporting.pr_report` (metrics and params of
@@ -212,12 +213,12 @@ def retrain(root: Path, params: Params, body: Path, params_file: str = "params.y
                  name, params.retrain.strategy, len(rows), data_file)  # fmt: skip
         _run(["dvc", "exp", "remove", name], root, check=False)
         _run(["dvc", "exp", "run", "--temp", "-n", name], root, stream=True)
-    if _run(["git", "rev-parse", "--verify", "-q", f"refs/heads/{branch}"], root, check=False).returncode == 0:
-        _run(["git", "branch", "-D", branch], root)
-    _run(["dvc", "exp", "branch", name, branch], root)
-    shown = _run(["git", "show", f"{branch}:{params.paths.promotion}"], root, check=False)
+    candidate = f"{branch}-candidate"  # the gate decides whether it replaces retrain.branch
+    _delete_branch(root, candidate)
+    _run(["dvc", "exp", "branch", name, candidate], root)
+    shown = _run(["git", "show", f"{candidate}:{params.paths.promotion}"], root, check=False)
     if shown.returncode != 0:
-        _run(["git", "branch", "-D", branch], root)
+        _delete_branch(root, candidate)
         raise LifecycleError(
             f"experiment {name} wrote no {params.paths.promotion} (does dvc.yaml still end with the promote stage?)"
         )
@@ -227,13 +228,14 @@ def retrain(root: Path, params: Params, body: Path, params_file: str = "params.y
         title=f"Retrain on {len(rows)} new labelled rows ({why.kind})",
     )  # fmt: skip
     if verdict.get("decision") != "promote":
-        _run(["git", "branch", "-D", branch], root)
+        _delete_branch(root, candidate)
         result.code, result.branch = REJECTED, None
         result.message = (
             f"candidate rejected by the promotion gate: {'; '.join(verdict.get('reasons') or ['see the criteria'])}; "
             f"nothing changed (the experiment stays in `dvc exp show` as {name}; `dvc exp remove {name}` drops it)"
         )
     else:
+        _run(["git", "branch", "-M", candidate, branch], root)
         result.message = (
             f"branch {branch} written (experiment {name} on top of {base[:12]}); push it with "
             f"`git push origin {branch}` and `dvc push`, open the pull request with the body in {body}"
@@ -319,12 +321,17 @@ def _branch_report(root: Path, branch: str, base: str, params_file: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------- shell
+def _delete_branch(root: Path, branch: str) -> None:
+    if _run(["git", "rev-parse", "--verify", "-q", f"refs/heads/{branch}"], root, check=False).returncode == 0:
+        _run(["git", "branch", "-D", branch], root)
+
+
 def _run(cmd: Sequence[str], cwd: Path, check: bool = True, stream: bool = False) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` in ``cwd`` (text output captured, or passed through to stderr with ``stream``); a non-zero exit
     with ``check`` raises :class:`LifecycleError` with the command and its output."""
     proc = subprocess.run(
         list(cmd), cwd=cwd, text=True, check=False,
-        stdout=sys.stderr if stream else subprocess.PIPE, stderr=subprocess.STDOUT if stream else subprocess.PIPE,
+        stdout=None if stream else subprocess.PIPE, stderr=None if stream else subprocess.PIPE,
     )  # fmt: skip
     if check and proc.returncode != 0:
         output = "" if stream else (proc.stderr or proc.stdout or "").strip()[-2000:]
