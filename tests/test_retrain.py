@@ -309,3 +309,25 @@ def test_workflow_scores_monitors_retrains_and_opens_one_pull_request_with_cml()
     assert 'cml pr create --branch "$BRANCH"' in pr and "reports/pr/retrain.md" in pr
     assert 'git push --force origin "$BRANCH"' in pr  # an open pull request is updated, not duplicated
     assert any(s.get("uses", "").startswith("iterative/setup-cml@") for s in STEPS)
+
+
+def test_a_metric_drop_on_feedback_without_input_drift_is_concept_drift() -> None:
+    """The monitoring library's own result for a batch like the reference whose labels follow a changed rule."""
+    from lifecycle.monitoring.analysis import analyse
+    from lifecycle.schema import coerce_frame, infer_schema
+
+    clean = {"missing_rate": 0.0, "glitch_rate": 0.0, "duplicate_rate": 0.0}
+    reference = telemetry.generate(rows=3000, version="v1", seed=1, **clean)
+    schema = infer_schema(reference, "fault", "classification", [], 50, "reference")
+    reference = coerce_frame(reference, schema)
+    batch = coerce_frame(telemetry.generate(rows=3000, version="v1", seed=2, **clean), schema)
+    records = batch.drop(columns="fault").assign(prediction=batch["fault"])  # the model as right as on its test split
+    hot = batch["cell_temp_max_c"] > batch["cell_temp_max_c"].quantile(0.7)
+    labels = pd.DataFrame(
+        {"reading_id": batch["reading_id"].astype(str), "fault": batch["fault"].where(~hot, "overheating")}
+    )
+    result, _ = analyse(records, reference, reference["fault"], schema, PARAMS.monitor, labels, {"accuracy": 0.95})
+    assert result["retrain"] is True and result["drifted_features"] == []
+    why = rt.trigger(result, PARAMS)
+    assert why.kind == "concept drift"
+    assert why.metric_drop.startswith("accuracy ") and "on 3000 feedback labels vs 0.9500" in why.metric_drop
