@@ -204,6 +204,12 @@ def retrain(root: Path, params: Params, body: Path, params_file: str = "params.y
         raise LifecycleError(
             f"{params.paths.labelled} has uncommitted changes ({dirty.splitlines()[0]} ...); commit or remove them"
         )
+    pending = _run(["git", "status", "--porcelain", "--untracked-files=no"], root).stdout.splitlines()
+    if pending:
+        log.warning(
+            "the experiment starts from your workspace, so these uncommitted changes go into branch %s too: %s",
+            branch, ", ".join(line[3:] for line in pending),
+        )  # fmt: skip
     schema = read_schema(root / params.paths.schema)
     name = batch_name(rows, row_id(schema), schema.target)
     base = _run(["git", "rev-parse", "HEAD"], root).stdout.strip()

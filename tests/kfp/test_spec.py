@@ -38,7 +38,12 @@ def test_artifacts_are_typed_and_code_deps_are_left_to_the_image():
     assert not any(path.startswith("src/") for path in kinds)
     external = {a.path for a in project.external_inputs()}
     assert external == {
-        "data/external", "data/contracts", "data/incoming", "data/feedback", "data/labelled", "models/champion.json"
+        "data/external",
+        "data/contracts",
+        "data/incoming",
+        "data/feedback",
+        "data/labelled",
+        "models/champion.json",
     }
     assert project.stages["train"].sections == ("base", "train")  # base.seed -> the base section
 
