@@ -5,7 +5,8 @@ nothing changed); a drifted labelled batch arrives (DVC-tracked batch + feedback
 lifecycle.retrain`` trains the candidate as a DVC experiment and writes ``retrain.branch`` (exit 0) whose model
 differs, whose PR body lists the drift reasons and the gate's verdict, and whose dvc.lock a fresh clone of the branch
 reproduces from its data alone; the workspace is left as it was. A second run, after a fresh reference-like batch
-replaced the drifted one, says no retrain is needed (exit 3) and changes nothing.
+replaced the drifted one, says no retrain is needed (exit 3) and changes nothing. In between, the same data against a
+stricter gate is rejected (exit 4) and leaves the accepted branch alone.
 """
 
 from __future__ import annotations
@@ -104,7 +105,8 @@ def test_drift_with_labels_opens_a_branch_and_a_stable_batch_changes_nothing(rep
     assert summary["branch"] == BRANCH and summary["labelled_rows"] >= 1400
     assert summary["trigger"]["kind"].startswith("data drift")
     assert state(repo)[0] == before[0] and state(repo)[2] == before[2]  # the workspace is as it was
-    assert BRANCH in state(repo)[1]
+    accepted_branches = state(repo)[1]
+    assert BRANCH in accepted_branches
 
     # the branch: one commit on main with the labelled batch (DVC-tracked), a new model and the gate's verdict
     assert run(["git", "rev-parse", f"{BRANCH}~1"], repo).stdout == run(["git", "rev-parse", "HEAD"], repo).stdout
@@ -123,6 +125,20 @@ def test_drift_with_labels_opens_a_branch_and_a_stable_batch_changes_nothing(rep
         assert f"- {reason}" in body
     assert "## Promotion gate: **promote**" in body
     assert "# Pipeline report: this PR vs" in body and "retrain.strategy" not in body.split("# Pipeline report")[1]
+
+    # the same data against a stricter gate: rejected (exit 4); the accepted branch and the workspace stay as they were
+    accepted = run(["git", "rev-parse", BRANCH], repo).stdout
+    params_text = (repo / "params.yaml").read_text()
+    strict = yaml.safe_load(params_text)
+    strict["promote"]["min"]["accuracy"] = 0.99
+    (repo / "params.yaml").write_text(yaml.safe_dump(strict, sort_keys=False))
+    code, summary = retrain(repo)
+    (repo / "params.yaml").write_text(params_text)
+    assert code == 4, summary
+    assert "accuracy" in summary["message"] and summary["branch"] is None
+    assert run(["git", "rev-parse", BRANCH], repo).stdout == accepted
+    assert state(repo) == (before[0], accepted_branches, before[2])
+    assert "## Promotion gate: **reject**" in (repo / "reports" / "pr" / "retrain.md").read_text()
 
     # 2. a fresh clone of the branch gets its data (the cache stands in for the remote: `dvc pull`), and every stage
     # rerun from it (--force) reproduces the branch's dvc.lock and metrics byte for byte
