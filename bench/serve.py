@@ -228,7 +228,9 @@ def fit_model(directory: Path, rows: int) -> tuple[Path, Path, Path]:
         save_model(pipeline, model)
         train = model_metadata(model, paths["train"], df.iloc[:rows], schema, params, metrics)
         onnx, meta = directory / "model.onnx", directory / "model.json"
-        graph, record = package(pipeline, train, schema, df.iloc[rows:][schema.features], params.export)
+        graph, record = package(
+            pipeline, train, schema, df.iloc[rows:][schema.features], params.export, seed=params.base.seed
+        )
         write_bytes(onnx, graph or b"")
         record.write(meta)
     return model, meta, onnx

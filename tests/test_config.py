@@ -13,7 +13,15 @@ import yaml
 from pydantic import ValidationError
 
 from lifecycle import config
-from lifecycle.config import Notify, Promote, Validate, load_params, parse_params
+from lifecycle.config import (
+    ClassificationGates,
+    Notify,
+    Promote,
+    RegressionGates,
+    Validate,
+    load_params,
+    parse_params,
+)
 from lifecycle.errors import ParamsError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,6 +113,7 @@ def test_missing_section() -> None:
         ("ingest.data_version", 3, r"ingest\.data_version: 3 does not fit type str \| list\[str\]"),
         ("ingest.drop_columns", ["a", 1], r"ingest\.drop_columns\[1\]: expected str, got 1"),
         ("train.random_forest.max_depth", "deep", r"max_depth: 'deep' does not fit type int \| None"),
+        ("train.metrics_sample_rows", "all", r"train\.metrics_sample_rows: expected int, got 'all'"),
     ],
 )
 def test_wrong_types(path: str, value: object, message: str) -> None:
@@ -169,10 +178,15 @@ def test_every_problem_is_reported_at_once_one_line_each() -> None:
         ("train.ridge.alpha", -1, r"ridge\.alpha: -1\.0 is out of range; use a value > 0"),
         ("evaluate.permutation_repeats", 0, r"evaluate\.permutation_repeats: 0 is out of range"),
         ("evaluate.permutation_max_rows", 0, r"evaluate\.permutation_max_rows: 0 is out of range"),
+        ("evaluate.shap_max_rows", 0, r"evaluate\.shap_max_rows: 0 is out of range"),
+        ("train.shap_background_rows", 0, r"train\.shap_background_rows: 0 is out of range; use a value >= 1"),
+        ("train.shap_background_rows", "100", r"train\.shap_background_rows: expected int, got '100'"),
         ("export.opset", 0, r"export\.opset: 0 is out of range"),
         ("export.max_abs_diff", -1e-4, r"export\.max_abs_diff: -0\.0001 is out of range; use a value >= 0"),
         ("export.min_label_agreement", 1.5, r"export\.min_label_agreement: 1\.5 is out of range; .* \[0, 1\]"),
         ("score.chunk_rows", 0, r"score\.chunk_rows: 0 is out of range; use a value >= 1"),
+        ("train.metrics_sample_rows", -1, r"train\.metrics_sample_rows: -1 is out of range; .* >= 0 \(0 = all"),
+        ("export.parity_rows", -5, r"export\.parity_rows: -5 is out of range; use a value >= 0 \(0 = all"),
         ("score.min_rows", 0, r"score\.min_rows: 0 is out of range"),
         # fractions, rates and thresholds
         ("ingest.missing_rate", 1.0, r"ingest\.missing_rate: 1\.0 is out of range; use a value in \[0, 1\)"),
@@ -188,7 +202,11 @@ def test_every_problem_is_reported_at_once_one_line_each() -> None:
         ("monitor.prediction_psi_threshold", -1, r"monitor\.prediction_psi_threshold: -1\.0 is out of range"),
         ("monitor.min_drifted_features", 0, r"monitor\.min_drifted_features: 0 is out of range"),
         ("monitor.reference_rows", -1, r"monitor\.reference_rows: -1 is out of range; use a value >= 0 \(0 = all"),
-        ("monitor.max_metric_drop", -0.1, r"monitor\.max_metric_drop: -0\.1 is out of range"),
+        (
+            "monitor.feedback.regression.max_drop",
+            -0.1,
+            r"monitor\.feedback\.regression\.max_drop: -0\.1 is out of range",
+        ),
         ("monitor.min_feedback_rows", 0, r"monitor\.min_feedback_rows: 0 is out of range"),
         ("notify.timeout_seconds", 0, r"notify\.timeout_seconds: 0\.0 is out of range; use a value > 0"),
         # names
@@ -201,7 +219,16 @@ def test_every_problem_is_reported_at_once_one_line_each() -> None:
         ("ingest.data_version", "v3", r"ingest\.data_version: 'v3' is not a simulator fleet version; .* v1, v2"),
         ("ingest.data_version", ["v1", "v9"], r"ingest\.data_version\[1\]: 'v9' is not a simulator fleet version"),
         ("ingest.data_version", [], r"ingest\.data_version: \[\] names no fleet"),
-        ("monitor.feedback_metric", "acuracy", r"feedback_metric: 'acuracy' is not a metric; did you mean 'accuracy'"),
+        (
+            "monitor.feedback.classification.metric",
+            "acuracy",
+            r"monitor\.feedback\.classification\.metric: unknown metric; did you mean 'accuracy'",
+        ),
+        (  # each task's feedback metric is one of its own (issue 13 item 8)
+            "monitor.feedback.regression.metric",
+            "accuracy",
+            r"monitor\.feedback\.regression\.metric: accuracy is a classification metric; regression metrics are",
+        ),
         # issue 15 item 7: a file:// webhook crashed monitor
         ("notify.webhook_url", "file:///tmp/hook", r"notify\.webhook_url: 'file:///tmp/hook' is not an http\(s\) URL"),
         ("notify.webhook_url", "hooks.example.com/x", r"notify\.webhook_url: .* is not an http\(s\) URL"),
@@ -228,6 +255,8 @@ def test_value_out_of_its_meaning(path: str, value: object, message: str) -> Non
         ("notify.webhook_url", "https://hooks.slack.com/services/T0/B0/x"),
         ("notify.webhook_url", "http://127.0.0.1:8080/hook"),
         ("export.max_abs_diff", 0),
+        ("train.metrics_sample_rows", 0),
+        ("export.parity_rows", 0),
     ],
 )
 def test_values_at_the_edge_of_their_meaning_load(path: str, value: object) -> None:
@@ -251,12 +280,29 @@ def test_values_at_the_edge_of_their_meaning_load(path: str, value: object) -> N
         ),
         ({"train.search_metric": "f1_mcaro"}, r"'f1_mcaro' is not a classification metric; did you mean 'f1_macro'"),
         ({"validate.max_rows": 10}, r"validate\.max_rows: 10 is less than validate\.min_rows=100"),
-        ({"promote.min": {"accurcy": 0.8}}, r"promote\.min\.accurcy: unknown metric; did you mean 'accuracy'\?"),
-        ({"promote.max": {"rmce": 0.8}}, r"promote\.max\.rmce: unknown metric; did you mean 'rmse'\?"),
-        ({"promote.min_improvement": {"auc": 0.0}}, r"promote\.min_improvement\.auc: unknown metric"),
-        ({"promote.min": {"log_loss": 0.5}}, r"promote\.min\.log_loss: log_loss is a loss .* promote\.max"),
-        ({"promote.max": {"accuracy": 0.5}}, r"promote\.max\.accuracy: accuracy is a score .* promote\.min"),
-        ({"promote.min": {"accuracy": "high"}}, r"promote\.min\.accuracy: expected a number, got 'high'"),
+        (
+            {"promote.classification.min": {"accurcy": 0.8}},
+            r"promote\.classification\.min\.accurcy: unknown metric; did you mean 'accuracy'\?",
+        ),
+        (
+            {"promote.regression.max": {"rmce": 0.8}},
+            r"promote\.regression\.max\.rmce: unknown metric; did you mean 'rmse'",
+        ),
+        ({"promote.classification.min_improvement": {"auc": 0.0}}, r"classification\.min_improvement\.auc: unknown"),
+        (
+            {"promote.classification.min": {"log_loss": 0.5}},
+            r"promote\.classification\.min\.log_loss: log_loss is a loss .* promote\.classification\.max",
+        ),
+        (
+            {"promote.regression.max": {"r2": 0.5}},
+            r"promote\.regression\.max\.r2: r2 is a score .* promote\.regression\.min",
+        ),
+        ({"promote.classification.min": {"accuracy": "high"}}, r"classification\.min\.accuracy: expected a number"),
+        # each task's thresholds are metrics of that task (issue 13 item 8)
+        ({"promote.regression.min": {"accuracy": 0.5}}, r"promote\.regression\.min\.accuracy: accuracy is a class"),
+        ({"promote.classification.max": {"rmse": 0.5}}, r"promote\.classification\.max\.rmse: rmse is a regress"),
+        # the old, task-less layout is refused with the new keys
+        ({"promote.min": {"accuracy": 0.8}}, r"promote\.min: unknown key; known keys here: classification, regression"),
     ],
 )
 def test_combination_that_cannot_work(changes: dict, message: str) -> None:
@@ -352,6 +398,18 @@ def test_search_space_values_are_typed_and_ranges_are_kept() -> None:
     parse_params(space("grid", hist_gradient_boosting={"max_iter": [50]}, ridge={"alpha": {"low": 0.1, "high": 10}}))
 
 
+def test_switching_the_task_is_one_change_and_picks_the_tasks_thresholds() -> None:
+    # issue 13 item 8: `-S ingest.task=regression` alone gives a valid file whose gates are regression metrics
+    for task in ("classification", "regression"):
+        params = parse_params(changed("ingest.task", task))
+        gates = params.promote.gates(params.ingest.task)
+        named = {m for kind in ("min", "max", "min_improvement") for m in getattr(gates, kind)}
+        assert named and named <= set(config.METRICS[task])
+        assert params.monitor.feedback_rule(task).metric in config.METRICS[task]
+    with pytest.raises(ValueError, match="task 'ranking' is not one of"):
+        parse_params(RAW).promote.gates("ranking")
+
+
 def test_the_repository_search_space_is_valid_for_every_method() -> None:
     for method in ("none", "random", "grid"):
         parse_params(changed("train.search", method))
@@ -359,15 +417,18 @@ def test_the_repository_search_space_is_valid_for_every_method() -> None:
 
 # --------------------------------------------------------------------------------------------- sections built in code
 def test_a_section_built_in_code_checks_the_same_rules() -> None:
-    with pytest.raises(ParamsError, match=r"^params\.yaml: promote\.min\.accurcy: unknown metric"):
-        Promote(min={"accurcy": 0.8}, max={}, min_improvement={}, strict=False)
+    with pytest.raises(ParamsError, match=r"^params\.yaml: promote\.classification\.min\.accurcy: unknown metric"):
+        ClassificationGates(min={"accurcy": 0.8}, max={}, min_improvement={})
     with pytest.raises(ParamsError, match=r"validate\.min_rows: 0 is out of range.*\nparams\.yaml: validate\.max_bad"):
         Validate(min_rows=0, max_rows=None, max_null_fraction=0.2, max_bad_row_fraction=2, min_class_rows=1,
                  row_expectations_on="flagged")  # fmt: skip
     with pytest.raises(ParamsError, match=r"notify\.webhook_url: 'ftp://x' is not an http\(s\) URL"):
         Notify(webhook_url="ftp://x", timeout_seconds=1)
-    ok = Promote(min={"r2": 0.2}, max={"rmse": 1}, min_improvement={}, strict=True)
+    ok = RegressionGates(min={"r2": 0.2}, max={"rmse": 1}, min_improvement={})
     assert ok.max == {"rmse": 1.0}
+    with pytest.raises(ParamsError, match=r"^params\.yaml: promote\.regression\.min\.accuracy: accuracy is a class"):
+        Promote(classification=ClassificationGates(min={}, max={}, min_improvement={}),
+                regression={"min": {"accuracy": 0.5}, "max": {}, "min_improvement": {}}, strict=False)  # fmt: skip
 
 
 def test_model_copy_and_model_dump() -> None:

@@ -1,5 +1,5 @@
 """Notifications (lifecycle.notify) against a real HTTP server on 127.0.0.1: Slack-compatible JSON on drift;
-a failing or unreachable webhook is logged and never fails the stage."""
+a failed send is retried once, then logged, and never fails the stage; only http(s) URLs are used."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ from lifecycle import notify
 
 
 class Webhook:
-    """A loopback HTTP server that records every POSTed JSON body and answers with ``status``."""
+    """A loopback HTTP server that records every POSTed JSON body and answers with the next status of ``plan``
+    (then ``status``); ``"drop"`` in the plan closes the connection without an answer."""
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
         self.status = 200
+        self.plan: list[int | str] = []
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -31,7 +33,14 @@ class Webhook:
                 hook.received.append(
                     {"body": json.loads(self.rfile.read(length)), "content_type": self.headers["Content-Type"]}
                 )
-                self.send_response(hook.status)
+                answer = hook.plan.pop(0) if hook.plan else hook.status
+                if answer == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.send_response(int(answer))
+                if 300 <= int(answer) < 400:
+                    self.send_header("Location", "file:///etc/passwd")
                 self.end_headers()
                 self.wfile.write(b"ok")
 
@@ -87,15 +96,58 @@ def test_no_url_sends_nothing(webhook) -> None:
     assert webhook.received == []
 
 
-def test_http_error_is_logged_not_raised(webhook, caplog) -> None:
+@pytest.fixture
+def quick_retry(monkeypatch) -> None:
+    monkeypatch.setattr(notify, "RETRY_SECONDS", 0.05)
+
+
+def test_http_error_is_retried_once_then_logged_not_raised(webhook, caplog, quick_retry) -> None:
     webhook.status = 500
     with caplog.at_level(logging.WARNING, logger="lifecycle.notify"):
         assert notify.send(webhook.url, notify.build_message("x"), timeout=5.0) is False
-    assert "HTTP 500" in caplog.text
+    assert "HTTP 500" in caplog.text and "attempt 2 of 2; the stage goes on" in caplog.text
+    assert len(webhook.received) == 2
+
+
+@pytest.mark.parametrize("first", [503, 429, "drop"])
+def test_a_webhook_that_fails_once_gets_the_message_on_the_retry(webhook, caplog, first) -> None:
+    webhook.plan = [first]
+    cfg = SimpleNamespace(webhook_url=webhook.url, timeout_seconds=5.0)
+    with caplog.at_level(logging.INFO, logger="lifecycle.notify"):
+        assert notify.notify(cfg, "Drift detected", ["a: PSI 0.3"]) is True
+    assert len(webhook.received) == 2
+    assert webhook.received[0]["body"] == webhook.received[1]["body"]  # the same message, sent again
+    assert "retrying in 1.0 s" in caplog.text and "(HTTP 200, attempt 2)" in caplog.text
+
+
+@pytest.mark.parametrize("status", [400, 404, 302])
+def test_a_client_error_or_a_redirect_is_not_retried_nor_followed(webhook, caplog, status) -> None:
+    webhook.status = status
+    with caplog.at_level(logging.WARNING, logger="lifecycle.notify"):
+        assert notify.send(webhook.url, notify.build_message("x"), timeout=5.0) is False
     assert len(webhook.received) == 1
+    assert f"HTTP {status}" in caplog.text and "attempt 1 of 2" in caplog.text
 
 
-def test_unreachable_webhook_is_logged_not_raised(caplog) -> None:
+@pytest.mark.parametrize("url", ["file:///etc/hostname", "ftp://127.0.0.1/x", "https://", "127.0.0.1:9/hook"])
+def test_only_http_urls_are_used_even_when_config_was_bypassed(url, caplog, tmp_path) -> None:
+    """lifecycle.config refuses these at params load (tests/test_config.py); a caller that builds its own section
+    (the Kubeflow exit handler) gets the same answer here: no request, a warning, no crash (a file:// URL
+    crashed monitor with "'<=' not supported between 'int' and 'NoneType'")."""
+    cfg = SimpleNamespace(webhook_url=url, timeout_seconds=1.0)
+    with caplog.at_level(logging.WARNING, logger="lifecycle.notify"):
+        assert notify.notify(cfg, "x") is False
+    assert "is not an http(s) URL" in caplog.text
+
+
+def test_anything_unforeseen_is_logged_not_raised(caplog) -> None:
+    cfg = SimpleNamespace(webhook_url="http://127.0.0.1:9/hook", timeout_seconds="soon")  # not a number
+    with caplog.at_level(logging.WARNING, logger="lifecycle.notify"):
+        assert notify.notify(cfg, "x") is False
+    assert "notification" in caplog.text
+
+
+def test_unreachable_webhook_is_logged_not_raised(caplog, quick_retry) -> None:
     url = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
     with caplog.at_level(logging.WARNING, logger="lifecycle.notify"):
         assert notify.send(url, notify.build_message("x"), timeout=2.0) is False
@@ -105,4 +157,4 @@ def test_unreachable_webhook_is_logged_not_raised(caplog) -> None:
 def test_malformed_url_is_logged_not_raised(caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="lifecycle.notify"):
         assert notify.send("not a url", notify.build_message("x")) is False
-    assert "notification to the webhook failed" in caplog.text
+    assert "notification not sent: 'not a url' is not an http(s) URL" in caplog.text

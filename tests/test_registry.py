@@ -1,10 +1,13 @@
 """The registry's parts that need git but no DVC pipeline (lifecycle.registry): where a version's files are, per
-the params.yaml of its commit; the champion reset; errors. Releasing and materializing real versions is tested in
+the params.yaml of its commit; the md5s its dvc.lock records (the reference of every fetched file); the private
+cache folder (planted folders are refused); the champion reset; errors. Releasing and materializing real versions is tested in
 tests/e2e/test_registry.py and tests/e2e/test_s3_remote.py."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -66,3 +69,117 @@ def test_an_unknown_version_or_bad_params_is_a_clear_error(repo: Path) -> None:
     assert proc.returncode == 1
     assert "params.yaml: section 'base' is missing" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# ------------------------------------------------------------------------------------------------ provenance
+LOCK = """schema: '2.0'
+stages:
+  train:
+    cmd: python -m lifecycle.stages.train
+    outs:
+    - path: models/model.joblib
+      hash: md5
+      md5: 0123456789abcdef0123456789abcdef
+      size: 10
+  evaluate:
+    outs:
+    - path: ./metrics/evaluate/plots
+      hash: md5
+      md5: fedcba9876543210fedcba9876543210.dir
+      size: 5
+      nfiles: 2
+    - path: models/../models/model.json
+      hash: md5
+      md5: '00000000000000000000000000000001'  # DVC quotes an md5 that YAML would read as a number
+      size: 1
+"""
+
+
+def test_the_md5s_come_from_dvc_lock_at_the_commit_not_the_workspace(repo: Path) -> None:
+    (repo / "dvc.lock").write_text(LOCK)
+    git_commit(repo, "a version")
+    (repo / "dvc.lock").write_text(LOCK.replace("0123456789abcdef", "ffffffffffffffff"))  # the workspace does not count
+    assert registry.recorded_md5s(repo, "HEAD") == {
+        "models/model.joblib": "0123456789abcdef0123456789abcdef",
+        "models/model.json": "00000000000000000000000000000001",
+    }  # directory outputs are left out; paths normalized
+
+
+def test_a_commit_without_dvc_lock_cannot_be_verified(repo: Path) -> None:
+    (repo / "README").write_text("no lock")
+    git_commit(repo, "no lock")
+    with pytest.raises(registry.ProvenanceError, match=r"commit HEAD has no dvc\.lock .* refusing"):
+        registry.recorded_md5s(repo, "HEAD")
+
+
+def test_md5_file_is_dvcs_content_hash(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"abc")
+    assert registry.md5_file(tmp_path / "f") == "900150983cd24fb0d6963f7d28e17f72"  # RFC 1321's test vector
+
+
+# ------------------------------------------------------------------------------------------------ private folders
+def test_the_cache_folder_is_created_private_under_xdg_cache_home(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = registry.cache_dir("0123456789abcdef")
+    assert folder == tmp_path / "cache/lifecycle-registry/0123456789ab"
+    for level in (folder, folder.parent):
+        assert stat.S_IMODE(level.stat().st_mode) == 0o700 and level.stat().st_uid == os.getuid()
+    assert registry.cache_dir("0123456789abcdef") == folder  # an existing private folder is accepted
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o755, 0o750, 0o701])
+def test_a_planted_cache_folder_with_another_mode_is_refused(tmp_path: Path, monkeypatch, mode: int) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (tmp_path / "lifecycle-registry").mkdir(mode=0o700)  # the root is private: the planted leaf is what is wrong
+    planted = tmp_path / "lifecycle-registry/0123456789ab"
+    planted.mkdir()
+    (planted / "model.joblib").write_bytes(b"planted")
+    planted.chmod(mode)
+    with pytest.raises(registry.RegistryError, match=rf"refusing .*0123456789ab .*has mode {mode:04o}, open to group"):
+        registry.cache_dir("0123456789abcdef")
+    assert (planted / "model.joblib").read_bytes() == b"planted"  # refused, not touched
+
+
+def test_a_cache_root_open_to_others_is_refused(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (tmp_path / "lifecycle-registry").mkdir(mode=0o777)
+    (tmp_path / "lifecycle-registry").chmod(0o777)
+    with pytest.raises(registry.RegistryError, match=r"lifecycle-registry as the folder .* has mode 0777"):
+        registry.cache_dir("0123456789abcdef")
+
+
+def test_a_symbolic_link_or_a_file_is_refused_as_the_cache(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    (tmp_path / "lifecycle-registry").mkdir(mode=0o700)
+    (tmp_path / "lifecycle-registry/0123456789ab").symlink_to(elsewhere)
+    with pytest.raises(registry.RegistryError, match=r"it is a symbolic link"):
+        registry.cache_dir("0123456789abcdef")
+    (tmp_path / "lifecycle-registry/0123456789ab").unlink()
+    (tmp_path / "lifecycle-registry/0123456789ab").write_text("a file")
+    with pytest.raises(registry.RegistryError, match=r"cannot create the folder|is not a directory"):
+        registry.cache_dir("0123456789abcdef")
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a folder to another user needs root")
+def test_a_cache_folder_owned_by_another_user_is_refused(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    planted = tmp_path / "lifecycle-registry/0123456789ab"
+    planted.mkdir(parents=True, mode=0o700)
+    (tmp_path / "lifecycle-registry").chmod(0o700)
+    os.chown(planted, 65534, 65534)
+    with pytest.raises(registry.RegistryError, match=r"is owned by uid 65534, not by you \(uid 0\)"):
+        registry.cache_dir("0123456789abcdef")
+
+
+def test_a_folder_the_user_names_may_be_readable_but_not_writable_by_others(tmp_path: Path) -> None:
+    named = tmp_path / "srv/model"
+    assert registry.private_dir(named, strict=False) == named
+    assert stat.S_IMODE(named.stat().st_mode) == 0o700  # created private
+    named.chmod(0o755)
+    registry.private_dir(named, strict=False)  # readable by others: fine for a folder the user chose
+    for mode in (0o775, 0o757):
+        named.chmod(mode)
+        with pytest.raises(registry.RegistryError, match=rf"has mode {mode:04o}, open to writes by group or others"):
+            registry.private_dir(named, strict=False)

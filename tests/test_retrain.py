@@ -188,6 +188,26 @@ def test_ingest_adds_labelled_telemetry_by_strategy() -> None:
     assert recent["reading_id"].str.startswith("v2-").all() and len(recent) == len(batch)
 
 
+def test_ingest_with_labelled_rows_keeps_the_sources_headers_as_written(tmp_path: Path) -> None:
+    """Labelled batches hold normalized names; the source's own header still reaches prepare, so params may name a
+    column as the file writes it (issue 13) and the data's text columns are checked as read."""
+    source = tmp_path / "fleet.csv"
+    rows = telemetry.generate(rows=200, version="v1", seed=3)
+    written = {"reading_id": "Reading ID", "fault": "Fault", "ambient_temp_c": "Ambient Temp (C)"}
+    rows.rename(columns=written).to_csv(source, index=False)
+    ingest = PARAMS.ingest.model_copy(
+        update={"source": str(source), "target": "Fault", "drop_columns": ["Ambient Temp (C)"], "datetime_features": []}
+    )
+    batch = telemetry.generate(rows=50, version="v2", seed=4)
+    combined, schema = load_dataset(ingest, 42, batch, PARAMS.retrain)
+    assert len(combined) == 250 and schema.target == "fault"
+    assert "ambient_temp_c" not in combined.columns and "reading_id" in combined.columns
+    assert set(combined["reading_id"].str[:2]) == {"v1", "v2"}
+    typo = ingest.model_copy(update={"drop_columns": ["Ambient Temperature"]})
+    with pytest.raises(DataError, match=r"columns: .*'Ambient Temp \(C\)' \(or ambient_temp_c\)"):
+        load_dataset(typo, 42, batch, PARAMS.retrain)  # the header as the file writes it, labelled rows or not
+
+
 # --------------------------------------------------------------------------------------------- trigger
 def monitor(drifted: tuple[str, ...] = (), prediction: bool = False, observed: float = 0.9, rows: int = 400) -> dict:
     return {
@@ -208,7 +228,7 @@ def monitor(drifted: tuple[str, ...] = (), prediction: bool = False, observed: f
         (monitor(observed=0.7), "concept drift", True),
         (monitor(drifted=("ambient_temp_c",), observed=0.7), "data drift and a metric drop on feedback labels", True),
         (monitor(observed=0.7, rows=10), "monitor decision", False),  # too few labels: the monitor's own rule
-        (monitor(observed=0.88), "monitor decision", False),  # a drop within monitor.max_metric_drop
+        (monitor(observed=0.88), "monitor decision", False),  # a drop within monitor.feedback.classification.max_drop
     ],
 )
 def test_trigger_says_data_or_concept_drift(decision: dict, kind: str, dropped: bool) -> None:
@@ -226,6 +246,54 @@ def test_missing_rate_change_and_log_drift_are_data_drift() -> None:
     assert rt.trigger(decision, PARAMS).kind == "data drift"
     decision = monitor() | {"prediction_log": {"drifted_features": ["x"], "prediction": {}}}
     assert rt.trigger(decision, PARAMS).kind == "data drift"
+
+
+def test_the_metric_drop_follows_the_tasks_feedback_rule() -> None:
+    raw = copy.deepcopy(RAW)
+    raw["monitor"]["feedback"]["classification"]["max_drop"] = 0.25
+    lenient = parse_params(raw)
+    assert rt.trigger(monitor(observed=0.7), lenient).metric_drop is None  # 0.2 below the test split: within 0.25
+    raw["monitor"]["feedback"]["classification"] = {"metric": "f1_macro", "max_drop": 0.05}
+    decision = monitor(observed=0.7)
+    assert rt.trigger(decision, parse_params(raw)).metric_drop is None  # the rule's metric was not computed
+    decision["feedback"]["metrics"]["f1_macro"], decision["feedback"]["test"]["f1_macro"] = 0.5, 0.8
+    assert rt.trigger(decision, parse_params(raw)).metric_drop.startswith("f1_macro 0.5000 on 400 ")
+
+
+def test_labels_of_classes_the_model_never_saw_are_concept_drift() -> None:
+    decision = monitor()
+    decision["feedback"]["unseen_labels"] = {"thermal_runaway": 30}
+    why = rt.trigger(decision, PARAMS)
+    assert why.kind == "concept drift"
+    assert why.metric_drop == "30 label(s) of class(es) the model never saw: thermal_runaway (30)"
+    decision["feedback"]["rows"] = 30 + PARAMS.monitor.min_feedback_rows - 1  # known classes: too few for a drop
+    decision["feedback"]["metrics"]["accuracy"] = 0.5
+    assert rt.trigger(decision, PARAMS).metric_drop.startswith("30 label(s)")
+
+
+def test_the_demo_batch_and_its_labels_are_a_source_of_labelled_rows(tmp_path: Path) -> None:
+    """A fresh clone has only the simulate stage's demo batch: its labelled rows count, after yours; a label of
+    yours wins over the demo's for the same row id (as in monitor)."""
+    from lifecycle.io import write_json
+    from lifecycle.schema import infer_schema
+
+    paths = PARAMS.paths
+    clean = {"missing_rate": 0.0, "glitch_rate": 0.0, "duplicate_rate": 0.0}
+    demo = telemetry.generate(rows=40, version="v2", seed=5, **clean)
+    schema = infer_schema(demo, "fault", "classification", [], 50, "demo")
+    write_json(tmp_path / paths.schema, schema.to_dict())
+    write(tmp_path / paths.demo / "incoming" / "telemetry_v2.parquet", demo.drop(columns="fault"))
+    write(tmp_path / paths.demo / "feedback" / "telemetry_v2.parquet", demo[["reading_id", "fault"]].head(20))
+    assert len(rt.new_labelled_rows(tmp_path, PARAMS)) == 20  # the demo alone
+    mine = telemetry.generate(rows=10, version="v1", seed=6, **clean)
+    write(tmp_path / paths.incoming / "2026-06.parquet", mine.drop(columns="fault"))
+    other = next(c for c in schema.classes if c != demo["fault"].iloc[0])
+    relabel = pd.DataFrame({"reading_id": [demo["reading_id"].iloc[0]], "fault": [other]})
+    write(tmp_path / paths.feedback / "late.parquet", pd.concat([mine[["reading_id", "fault"]], relabel]))
+    rows = rt.new_labelled_rows(tmp_path, PARAMS)
+    assert len(rows) == 30 and rows["reading_id"].str[:2].tolist() == ["v1"] * 10 + ["v2"] * 20  # yours first
+    first = rows["reading_id"] == demo["reading_id"].iloc[0]
+    assert rows.loc[first, "fault"].astype(str).item() == other
 
 
 def test_rejected_body_names_the_cause_and_every_criterion(tmp_path: Path) -> None:

@@ -84,6 +84,25 @@ class ContractSection(_Record):
     limits: dict[str, list[float | None]]  # {column: [min, max]}, None = unbounded side
 
 
+class MetricsSample(_Record):
+    """``metrics_sample.<set>``: the rows a set of ``metrics`` was computed on (train: ``train.metrics_sample_rows``)."""
+
+    rows: int  # rows predicted to compute the metrics
+    sampled_from: int  # rows of the split they were drawn from (rows == sampled_from: every row)
+    seed: int  # base.seed, which drew the sample
+
+
+class ExplainerSection(_Record):
+    """``explainer`` (train): the background of the model's SHAP explanations (lifecycle.modeling.explain).
+
+    ``background``: rows of the training split drawn with ``model.seed`` (``train.shap_background_rows`` of them),
+    the schema's features only, ``None`` for a missing value; every contribution is measured against them. It
+    travels with the model, so the server and evaluate explain without the training data.
+    """
+
+    background: list[dict[str, float | str | None]]
+
+
 class ModelMetadata(_Record):
     """model.json (and train.json, which lacks ``onnx`` and ``contract``): deterministic, no volatile values."""
 
@@ -94,8 +113,10 @@ class ModelMetadata(_Record):
     packages: dict[str, str]
     schema_: dict[str, Any] = Field(alias="schema")  # Schema.to_dict() (BaseModel reserves the name `schema`)
     metrics: dict[str, dict[str, float]]  # {"train": {...}}: computed by train (see model.json's docs)
+    metrics_sample: dict[str, MetricsSample] | None = None  # {"train": ...}: the rows behind each set of metrics
     onnx: OnnxSection | None = None
     contract: ContractSection | None = None
+    explainer: ExplainerSection | None = None  # absent in records written before explanations existed
 
     # ----------------------------------------------------------------------------------------- views
     @property
@@ -110,8 +131,9 @@ class ModelMetadata(_Record):
 
     # ----------------------------------------------------------------------------------------- JSON
     def to_dict(self) -> dict[str, Any]:
-        """The JSON content, in model.json's key names; ``onnx``/``contract`` only when present."""
-        absent = {key for key in ("onnx", "contract") if getattr(self, key) is None}
+        """The JSON content, in model.json's key names; ``metrics_sample``/``onnx``/``contract``/``explainer`` only when
+        present (records written before issue 20 have no ``metrics_sample``, before explanations no ``explainer``)."""
+        absent = {key for key in ("metrics_sample", "onnx", "contract", "explainer") if getattr(self, key) is None}
         return self.model_dump(mode="json", by_alias=True, exclude=absent)
 
     @classmethod

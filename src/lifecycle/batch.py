@@ -40,7 +40,7 @@ from lifecycle.artifact import model_classes, predict
 from lifecycle.config import Params, Validate
 from lifecycle.data.readers import iter_chunks
 from lifecycle.errors import DataError, GateError
-from lifecycle.io import atomic_path
+from lifecycle.io import PARQUET_WRITE_OPTIONS, atomic_path
 from lifecycle.predictions import (
     PREDICTION,
     REASON,
@@ -54,7 +54,7 @@ from lifecycle.predictions import (
 from lifecycle.quality.contract import ColumnRule, Contract
 from lifecycle.quality.gx import judge
 from lifecycle.quality.rules import SeenRows, split_rows
-from lifecycle.schema import Schema, normalize_name
+from lifecycle.schema import Schema, normalize_name, parse_datetimes
 
 log = logging.getLogger(__name__)
 
@@ -150,19 +150,26 @@ def _basic_checks(df: pd.DataFrame, schema: Schema, contract: Contract | None) -
         hit = mask & (reason == "")
         reason[hit] = why
 
+    # an identifier the contract lets be null (free text such as a cabin, mostly blank in the training data) is
+    # carried along; a row is unusable only without any identifying value, or with a null the contract refuses
+    may_be_null = {r.name for r in contract.columns if r.nullable} if contract is not None else set()
+    present = [c for c in ids if c in df.columns and c != ROW_NUMBER]
+    if len(present) > 1:
+        flag(df[present].isna().all(axis=1), f"missing identifier {', '.join(present)}")
     for c in ids:
         if c == ROW_NUMBER:
             out[c] = df[c]
         elif c in df.columns:
             values = df[c]
             out[c] = values.astype(str).where(values.notna())
-            flag(values.isna(), f"missing identifier {c}")
+            if c not in may_be_null and (contract is not None or len(present) == 1):
+                flag(values.isna(), f"missing identifier {c}")
         else:
             out[c] = pd.Series(pd.NA, index=df.index, dtype=object)
             flag(pd.Series(True, index=df.index), f"missing identifier {c}")
     for c in schema.datetimes:
         if c in df.columns:
-            out[c] = pd.to_datetime(df[c], errors="coerce", format="ISO8601")
+            out[c] = parse_datetimes(df[c])  # as ingest: time zones to UTC, naive values as UTC
         else:
             out[c] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns]")
     int_columns = {r.name for r in contract.columns if r.type == "int"} if contract is not None else set()
@@ -199,7 +206,8 @@ def predict_chunk(model: Any, clean: pd.DataFrame, schema: Schema, version: str)
 # --------------------------------------------------------------------------------------------- batch
 @dataclasses.dataclass
 class BatchSummary:
-    """Counts over a scored batch: metrics/score.json (:meth:`to_dict`) and :func:`check_batch`'s input."""
+    """Counts over a scored batch: the scoring summary (:meth:`to_dict`), its DVC metrics (:meth:`headline`) and
+    :func:`check_batch`'s input."""
 
     files: list[str]
     rows_read: int = 0
@@ -210,8 +218,16 @@ class BatchSummary:
     nulls: Counter = dataclasses.field(default_factory=Counter)  # feature -> missing values in clean rows
     model_version: str = ""
 
+    def headline(self) -> dict[str, int | float]:
+        """The batch's numbers worth a column in ``dvc metrics show`` / ``dvc exp show`` (metrics/score.json): rows
+        read, scored and quarantined, and the quarantined fraction. File names, reasons and prediction counts are in
+        :meth:`to_dict`."""
+        full = self.to_dict()
+        return {k: full[k] for k in ("rows_read", "rows_scored", "rows_quarantined", "quarantine_fraction")}
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON of metrics/score.json (deterministic order)."""
+        """The scoring summary (reports/score.json; deterministic order): files, model version, counts, the
+        quarantine reasons and the predicted classes."""
         return {
             "files": self.files,
             "model_version": self.model_version,
@@ -265,8 +281,8 @@ def score_batch(
     out_schema = arrow_schema(schema, classes)
     q_schema = arrow_schema(schema, classes, kind="quarantine")
     with atomic_path(out) as tmp_out, atomic_path(quarantine) as tmp_q, contextlib.ExitStack() as stack:
-        writer = stack.enter_context(pq.ParquetWriter(tmp_out, out_schema, compression="zstd"))
-        q_writer = stack.enter_context(pq.ParquetWriter(tmp_q, q_schema, compression="zstd"))
+        writer = stack.enter_context(pq.ParquetWriter(tmp_out, out_schema, **PARQUET_WRITE_OPTIONS))
+        q_writer = stack.enter_context(pq.ParquetWriter(tmp_q, q_schema, **PARQUET_WRITE_OPTIONS))
         for path in files:
             first = True  # the first chunk of a file: columns checked, Great Expectations run
             for raw in iter_chunks(path, chunk_rows, read_options):

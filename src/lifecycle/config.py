@@ -10,14 +10,18 @@ the rule and the fix, on
 - a combination that cannot work: ``train.model`` that does not fit ``ingest.task`` (ridge is regression-only,
   logistic_regression classification-only), a ``train.search_metric`` of the other task, a
   ``train.search_space`` key that is not a hyperparameter of its model or a value of the wrong type or range, a
-  ``{low, high}`` range without ``train.search: random``, ``promote`` thresholds on unknown metrics or a loss under
-  ``min`` (a score under ``max``), ``validate.max_rows`` < ``validate.min_rows``, a ``notify.webhook_url`` that is
-  not an http(s) URL.
+  ``{low, high}`` range without ``train.search: random``, ``promote.<task>`` thresholds (or a
+  ``monitor.feedback.<task>.metric``) on a metric that is not one of that task's, a loss under ``min`` (a score
+  under ``max``), ``validate.max_rows`` < ``validate.min_rows``, a ``notify.webhook_url`` that is not an http(s)
+  URL.
+
+Settings that depend on the task are keyed by it (``promote.classification``/``promote.regression``,
+``monitor.feedback.<task>``): ``ingest.task`` picks the ones that apply, so switching the task is one ``-S``.
 
 So ``dvc exp run -S train.n_estimatrs=5`` stops with ``train.n_estimatrs: unknown key`` and ``-S
 train.threads=0`` with ``train.threads: 0 is out of range; use a value >= 1`` before any work is done, and no
 consumer re-checks a value. Several problems are reported together, one line each. Building a section in code
-(``Promote(min=..., ...)``) checks the same rules and raises the same :class:`~lifecycle.errors.ParamsError`;
+(``ClassificationGates(min=..., ...)``) checks the same rules and raises the same :class:`~lifecycle.errors.ParamsError`;
 ``section.model_copy(update=...)`` does not check (tests use it to build deliberately odd values).
 
 Importing this module is cheap (pydantic and PyYAML only): the names it checks against (metric names, the
@@ -37,7 +41,7 @@ import urllib.parse
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, ClassVar, Literal, NoReturn
 
 import yaml
 from pydantic import (
@@ -74,6 +78,10 @@ MODEL_TASKS = {
     "ridge": ("regression",),
 }
 TELEMETRY_VERSIONS = ("v1", "v2")
+TELEMETRY_SOURCE = "telemetry"  # ingest.source of the built-in simulator (lifecycle.data.telemetry)
+GATE_KINDS = ("min", "max", "min_improvement")  # promote.<task>.<kind>: {metric: value}
+# What ingest.datetime_features may derive from a datetime column (lifecycle.modeling.features computes them).
+DATETIME_PARTS = ("hour", "day_of_week", "month", "elapsed_days")
 
 
 # --------------------------------------------------------------------------------------------- rules
@@ -158,6 +166,7 @@ Fraction = Annotated[float, within(0, 1)]
 Positive = Annotated[float, within(0, open_low=True)]
 NonNegative = Annotated[float, within(0)]
 Rate = Annotated[float, within(0, 1, open_high=True)]
+SampleRows = Annotated[int, within(0, why="0 = all rows")]  # rows of a seeded sample; 0 = every row
 Seed = Annotated[int, within(0, SEED_MAX, why="numpy's seed range")]
 NJobs = Annotated[int, AfterValidator(_n_jobs)]
 Text = Annotated[str, AfterValidator(_nonempty)]
@@ -175,7 +184,7 @@ class Section(BaseModel):
     """A params.yaml section: unknown keys are errors, values are strictly typed and read-only.
 
     Building one in code checks the same rules as loading; a failure raises :class:`ParamsError` naming the
-    section's dotted keys (``promote.min.accurcy: unknown metric; ...``).
+    section's dotted keys (``promote.classification.min.accurcy: unknown metric; ...``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -214,7 +223,9 @@ class Paths(Section):
     onnx: Text
     metrics: Text
     reports: Text
-    incoming: Text
+    incoming: Text  # users' batches to score (DVC-tracked: `dvc add`)
+    demo: Text  # the simulate stage's demo batch (incoming/) and its labels (feedback/)
+    params_check: Text  # the check_params stage's record: params.yaml passed lifecycle.config
     scored: Text
     scored_quarantine: Text
     feedback: Text
@@ -234,9 +245,18 @@ class Ingest(Section):
     task: Literal["classification", "regression"]
     read_options: dict[str, Any]
     normalize_columns: bool
-    drop_columns: list[Text]
+    drop_columns: list[Text]  # each as the file's header writes it, or normalized
     id_columns: list[Text]
-    max_categories: Count
+    max_categories: Count  # text columns with more distinct values keep their most frequent ones, the rest grouped
+    min_category_rows: Count  # ... and only values seen in at least this many rows are kept
+    datetime_features: list[Literal["hour", "day_of_week", "month", "elapsed_days"]]  # derived from each date column
+
+    @field_validator("datetime_features")
+    @classmethod
+    def _parts(cls, parts: list[str]) -> list[str]:
+        if len(set(parts)) != len(parts):
+            _fail(f"{parts!r} names a part twice; list each of {', '.join(DATETIME_PARTS)} at most once")
+        return parts
 
     @model_validator(mode="after")
     def _fleets(self) -> Ingest:
@@ -250,11 +270,29 @@ class Ingest(Section):
         return self
 
 
+class Simulate(Section):
+    """The built-in demo batch the ``simulate`` stage writes for score and monitor (lifecycle.data.demo): telemetry
+    of fleet ``data_version`` the model has not seen, with labels for a share of its rows."""
+
+    data_version: str  # the simulator's fleet (lifecycle.data.telemetry)
+    rows: Annotated[int, within(0, why="0 = no demo batch")]
+    seed: Seed  # the batch's own seed, so it is not the training data
+    feedback_fraction: Fraction  # share of the rows whose label "arrives later" (the demo's feedback)
+
+    @field_validator("data_version")
+    @classmethod
+    def _fleet(cls, version: str) -> str:
+        if version not in TELEMETRY_VERSIONS:
+            _fail(f"{version!r} is not a simulator fleet version; use one of: {', '.join(TELEMETRY_VERSIONS)}")
+        return version
+
+
 class Validate(Section):
     min_rows: Count
     max_rows: Count | None
     max_null_fraction: Fraction
     max_bad_row_fraction: Fraction
+    max_unlabeled_fraction: Fraction  # rows without a target are quarantined; more than this share fails the gate
     min_class_rows: Count
     row_expectations_on: Literal["flagged", "all"]  # GE evaluates row-level rules on flagged rows or all rows
 
@@ -322,6 +360,8 @@ class Train(Section):
     search_metric: str | None  # null: f1_macro (classification) / rmse (regression)
     search_n_jobs: NJobs
     search_space: SearchSpace
+    metrics_sample_rows: SampleRows  # train metrics on a seeded sample of this many train rows (model.json says so)
+    shap_background_rows: Count  # rows of the train split (drawn with base.seed) that SHAP explanations start from
     hist_gradient_boosting: HistGradientBoosting
     random_forest: RandomForest
     logistic_regression: LogisticRegression
@@ -338,6 +378,7 @@ class Train(Section):
 class Evaluate(Section):
     permutation_repeats: Count
     permutation_max_rows: Count
+    shap_max_rows: Count  # the global SHAP view: mean |SHAP| over at most this many test rows (drawn with base.seed)
 
 
 class Export(Section):
@@ -345,11 +386,50 @@ class Export(Section):
     opset: Count  # ONNX default-domain opset the converter targets
     max_abs_diff: NonNegative  # parity: largest |sklearn - onnxruntime| of class probabilities / predictions
     min_label_agreement: Fraction  # parity (classification): share of test rows with the same label
+    parity_rows: SampleRows  # parity on a seeded sample of the test split (+ rows of every class and category)
 
 
 class Score(Section):
     chunk_rows: Count  # rows read, validated and predicted at a time: memory is bounded by the chunk, not the file
     min_rows: Count  # a batch with fewer clean rows is an error
+
+
+def _task_metric(name: str, task: str, at: str) -> None:
+    """Fail unless ``name`` is a metric of ``task`` (the message names the other task's metric as such)."""
+    if name in METRICS[task]:
+        return
+    known = ", ".join(METRICS[task])
+    other = next((t for t in TASKS if t != task and name in METRICS[t]), None)
+    if other:
+        _fail(f"{name} is a {other} metric; {task} metrics are: {known}", at)
+    _fail(f"unknown metric; {_closest(name, METRICS[task])}{task} metrics are: {known}", at)
+
+
+class FeedbackRule(Section):
+    """``monitor.feedback.<task>``: retrain when ``metric`` on the feedback labels is worse than on the test split
+    by more than ``max_drop`` (in the metric's units, in its better direction)."""
+
+    TASK: ClassVar[str] = ""
+    metric: str
+    max_drop: NonNegative
+
+    @model_validator(mode="after")
+    def _metric(self) -> FeedbackRule:
+        _task_metric(self.metric, self.TASK, "metric")
+        return self
+
+
+class ClassificationFeedback(FeedbackRule):
+    TASK: ClassVar[str] = "classification"
+
+
+class RegressionFeedback(FeedbackRule):
+    TASK: ClassVar[str] = "regression"
+
+
+class TaskFeedback(Section):
+    classification: ClassificationFeedback
+    regression: RegressionFeedback
 
 
 class Monitor(Section):
@@ -362,20 +442,13 @@ class Monitor(Section):
     prediction_psi_threshold: NonNegative  # PSI of the predicted-class shares (or predicted values)
     min_drifted_features: Count  # retrain when at least this many features drifted
     reference_rows: Annotated[int, within(0, why="0 = all rows")]  # seeded sample of the training reference
-    feedback_metric: str  # metric on the feedback labels, compared with the same metric on the test split
-    max_metric_drop: NonNegative  # retrain when feedback_metric is worse than on the test split by more than this
+    feedback: TaskFeedback  # per task (ingest.task picks one): the feedback metric and its allowed drop
     min_feedback_rows: Count  # fewer labelled rows than this: report the metrics, decide nothing on them
     fail_on_drift: bool  # true: the monitor stage exits non-zero when it decides to retrain (a gate)
 
-    @model_validator(mode="after")
-    def _metric(self) -> Monitor:
-        if self.feedback_metric not in KNOWN_METRICS:
-            _fail(
-                f"{self.feedback_metric!r} is not a metric; {_closest(self.feedback_metric, KNOWN_METRICS)}"
-                f"use one of: {', '.join(KNOWN_METRICS)}",
-                "feedback_metric",
-            )
-        return self
+    def feedback_rule(self, task: str) -> FeedbackRule:
+        """``monitor.feedback.<task>``: the feedback metric and the drop that calls for retraining."""
+        return getattr(self.feedback, task)
 
 
 class Notify(Section):
@@ -383,26 +456,49 @@ class Notify(Section):
     timeout_seconds: Positive
 
 
-class Promote(Section):
-    """The promotion gate (docs/registry.md). Keys of each map are metric names of lifecycle.modeling.metrics."""
+class Gates(Section):
+    """``promote.<task>``: one task's promotion thresholds. Keys of each map are metrics of that task
+    (lifecycle.modeling.metrics)."""
 
+    TASK: ClassVar[str] = ""
     min: dict[str, float]  # scores that must reach at least this value, e.g. {accuracy: 0.85}
     max: dict[str, float]  # losses that must stay at or below this value, e.g. {log_loss: 0.5}
     min_improvement: dict[str, float]  # required gain over the champion, in the metric's better direction
-    strict: bool  # true: a reject makes the stage exit non-zero (`dvc repro` stops)
 
     @model_validator(mode="after")
-    def _metrics(self) -> Promote:
-        for kind in ("min", "max", "min_improvement"):
+    def _metrics(self) -> Gates:
+        for kind in GATE_KINDS:
             for name in getattr(self, kind):
                 at = f"{kind}.{name}"
-                if name not in KNOWN_METRICS:
-                    _fail(f"unknown metric; {_closest(name, KNOWN_METRICS)}metrics are: {', '.join(KNOWN_METRICS)}", at)
+                _task_metric(name, self.TASK, at)
                 if kind == "min" and name in LOSSES:
-                    _fail(f"{name} is a loss (lower is better); put it under promote.max instead", at)
+                    _fail(f"{name} is a loss (lower is better); put it under promote.{self.TASK}.max instead", at)
                 if kind == "max" and name not in LOSSES:
-                    _fail(f"{name} is a score (higher is better); put it under promote.min instead", at)
+                    _fail(f"{name} is a score (higher is better); put it under promote.{self.TASK}.min instead", at)
         return self
+
+
+class ClassificationGates(Gates):
+    TASK: ClassVar[str] = "classification"
+
+
+class RegressionGates(Gates):
+    TASK: ClassVar[str] = "regression"
+
+
+class Promote(Section):
+    """The promotion gate (docs/registry.md): thresholds per task, ``ingest.task`` picks the ones that apply, so
+    switching the task is one ``-S ingest.task=...``."""
+
+    classification: ClassificationGates
+    regression: RegressionGates
+    strict: bool  # true: a reject makes the stage exit non-zero (`dvc repro` stops)
+
+    def gates(self, task: str) -> Gates:
+        """``promote.<task>``: the thresholds that apply to a model of ``task`` (classification or regression)."""
+        if task not in TASKS:
+            raise ValueError(f"task {task!r} is not one of: {', '.join(TASKS)}")
+        return getattr(self, task)
 
 
 class Kfp(Section):
@@ -471,6 +567,7 @@ class Params(Section):
     base: Base
     paths: Paths
     ingest: Ingest
+    simulate: Simulate
     validate: Validate  # the name of a deprecated BaseModel class method, which pydantic allows (see above)
     split: Split
     train: Train

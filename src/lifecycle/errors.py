@@ -17,3 +17,7 @@ class DataError(LifecycleError):
 
 class GateError(LifecycleError):
     """A quality gate (validation, promotion, drift, parity) failed."""
+
+
+class StorageError(LifecycleError):
+    """A write failed for lack of room: the disk or the quota is full, or the file exceeds the size limit."""

@@ -23,6 +23,7 @@ import pandas as pd
 import pyarrow as pa
 
 from lifecycle.errors import DataError
+from lifecycle.io import PARQUET_READ_OPTIONS
 from lifecycle.schema import Schema
 
 PREDICTION = "prediction"
@@ -54,7 +55,7 @@ def id_columns(schema: Schema) -> list[str]:
 
 def row_columns(schema: Schema) -> list[str]:
     """Identifiers, datetimes and features: the input columns every record carries, in record order."""
-    return [*id_columns(schema), *schema.datetimes, *schema.features]
+    return [*id_columns(schema), *schema.datetimes, *(c for c in schema.features if c not in schema.datetimes)]
 
 
 def label_type(task: str, classes: Sequence[Any]) -> pa.DataType:
@@ -136,7 +137,7 @@ def _read_file(f: Path) -> pd.DataFrame:
                     flat = pd.json_normalize(records[nested].tolist())
                     records = pd.concat([records.drop(columns=[nested]), flat], axis=1)
             return records
-        return pd.read_parquet(f)
+        return pd.read_parquet(f, **PARQUET_READ_OPTIONS)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid and pandas' parser errors are ValueErrors
         kind = "CSV" if suffix == ".csv" else "JSON Lines" if suffix in _TEXT_LOGS else "Parquet"
         raise DataError(f"{f}: cannot be read as {kind} ({type(exc).__name__}: {exc})") from exc

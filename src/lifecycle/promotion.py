@@ -1,13 +1,14 @@
 """The promotion gate: may the candidate (the model this pipeline run trained) replace the champion (the registry's
 prod model, as models/champion.json records it)? Pure functions, no I/O (the promote stage reads and writes).
 
-The candidate must pass every criterion of ``params.promote`` (docs/registry.md):
+The candidate must pass every criterion of ``params.promote.<task>`` (docs/registry.md), the thresholds of its own
+task (the model's task, which ``ingest.task`` set):
 
 - ``min``: ``{metric: value}``, candidate >= value (scores such as accuracy, f1_macro, r2);
 - ``max``: ``{metric: value}``, candidate <= value (losses such as log_loss, rmse, mae);
 - ``min_improvement``: ``{metric: delta}``, the candidate beats the champion by at least ``delta`` in the metric's
   better direction. Without a champion, or when the candidate *is* the champion (same model.sha256), the criterion
-  passes and says so.
+  passes and says so; a champion of the other task cannot be compared, and the criterion fails saying so.
 
 A metric named in a threshold but absent from the metrics is an error that names it, never a silent pass.
 """
@@ -20,12 +21,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from lifecycle.artifact import ModelMetadata
-from lifecycle.config import Promote
+from lifecycle.config import GATE_KINDS, Gates, Params, Promote
 from lifecycle.errors import DataError
 from lifecycle.modeling.metrics import CLASSIFICATION, REGRESSION, higher_is_better
 
 log = logging.getLogger(__name__)
-KINDS = ("min", "max", "min_improvement")
 RESET_CHAMPION = "`python -m lifecycle.registry reset-champion`"
 
 
@@ -56,24 +56,36 @@ class Criterion:
         return out
 
 
-def observed_metrics(
-    cfg: Promote, metrics: Mapping[str, Any], source: str, task: str | None = None
-) -> dict[str, float]:
-    """The candidate's value of every metric the thresholds of ``cfg`` name, as floats.
+def gates(params: Params) -> dict[str, tuple[str, float]]:
+    """The fixed thresholds the promote stage applies under ``params``: those of the active task
+    (``promote.<ingest.task>``), as reports show them: metric -> (">=", bound) for ``min`` (scores), ("<=", bound)
+    for ``max`` (losses); {} without thresholds. ``min_improvement`` compares with the champion, not with a number,
+    so it is not a gate here. The one place readers of the criteria (lifecycle.reporting.pr_report) get them from."""
+    cfg = params.promote.gates(params.ingest.task)
+    out = {str(name): (">=", float(bound)) for name, bound in sorted(cfg.min.items())}
+    out.update({str(name): ("<=", float(bound)) for name, bound in sorted(cfg.max.items())})
+    return out
+
+
+def observed_metrics(cfg: Gates, metrics: Mapping[str, Any], source: str) -> dict[str, float]:
+    """The candidate's value of every metric the thresholds of ``cfg`` (``promote.<task>``) name, as floats.
 
     Raises :class:`DataError` naming ``source`` and the missing metric(s) with the keys that name them (and, when
-    they belong to the other ``task``, the metrics of this one), or a metric that is not a number.
+    the metrics file holds the other task's metrics, that the model was trained for the other task), or a metric
+    that is not a number.
     """
-    wanted = sorted({name for kind in KINDS for name in getattr(cfg, kind)})
+    wanted = sorted({name for kind in GATE_KINDS for name in getattr(cfg, kind)})
     missing = [name for name in wanted if name not in metrics]
     if missing:
-        where = ", ".join(f"promote.{k}.{m}" for m in missing for k in KINDS if m in getattr(cfg, k))
+        where = ", ".join(f"promote.{cfg.TASK}.{k}.{m}" for m in missing for k in GATE_KINDS if m in getattr(cfg, k))
         has = ", ".join(sorted(metrics)) or "nothing"
+        other = "regression" if cfg.TASK == "classification" else "classification"
         task_hint = ""
-        if task == "regression" and any(m in CLASSIFICATION for m in missing):
-            task_hint = " The task is regression: use rmse, mae or r2 (see docs/registry.md, 'Regression thresholds')."
-        elif task == "classification" and any(m in REGRESSION for m in missing):
-            task_hint = " The task is classification: use accuracy, balanced_accuracy, f1_macro, roc_auc or log_loss."
+        if any(m in (REGRESSION if other == "regression" else CLASSIFICATION) for m in metrics):
+            task_hint = (
+                f" It holds {other} metrics for a {cfg.TASK} model: the two files come from different runs; "
+                "rerun the pipeline (`dvc repro`)."
+            )
         raise DataError(
             f"{source}: metric(s) {', '.join(missing)} named in {where} are missing from the metrics file "
             f"(it has: {has}); remove the threshold or fix the evaluate stage.{task_hint}"
@@ -92,12 +104,13 @@ def _fmt(value: float) -> str:
 
 
 def evaluate_criteria(
-    cfg: Promote, observed: Mapping[str, float], champion: Mapping[str, Any], candidate_sha256: str | None
+    cfg: Gates, observed: Mapping[str, float], champion: Mapping[str, Any], candidate_sha256: str | None
 ) -> list[Criterion]:
-    """Every criterion of ``cfg`` against the candidate's ``observed`` metrics and the ``champion`` record
-    (models/champion.json: ``version``, ``model_sha256``, ``metrics``), in the order min, max, improvement, each
-    sorted by metric name. An improvement is ``candidate - champion`` for a score, ``champion - candidate`` for a
-    loss (lifecycle.modeling.metrics.LOSSES), compared with the required delta with a 1e-12 tolerance.
+    """Every criterion of ``cfg`` (``promote.<task>``) against the candidate's ``observed`` metrics and the
+    ``champion`` record (models/champion.json: ``version``, ``task``, ``model_sha256``, ``metrics``), in the order
+    min, max, improvement, each sorted by metric name. An improvement is ``candidate - champion`` for a score,
+    ``champion - candidate`` for a loss (lifecycle.modeling.metrics.LOSSES), compared with the required delta with a
+    1e-12 tolerance; against a champion of another task than ``cfg.TASK`` it fails (the models cannot be compared).
 
     Raises :class:`DataError` when an improvement metric is missing from the champion's metrics.
     """
@@ -114,6 +127,7 @@ def evaluate_criteria(
         criteria.append(Criterion(name, "max", float(bound), value, ok, f"{name} {_fmt(value)} {rule} max {bound}"))
     version = champion.get("version")
     champ_metrics = champion.get("metrics") or {}
+    champ_task = champion.get("task")
     same_model = bool(version) and candidate_sha256 is not None and champion.get("model_sha256") == candidate_sha256
     for name, delta in sorted(cfg.min_improvement.items()):
         value = observed[name]
@@ -125,9 +139,19 @@ def evaluate_criteria(
                 )
             )  # fmt: skip
             continue
+        if champ_task and champ_task != cfg.TASK:
+            criteria.append(
+                Criterion(
+                    name, "improvement", float(delta), value, False,
+                    f"{name} {_fmt(value)}: champion {version} is a {champ_task} model and the candidate a "
+                    f"{cfg.TASK} one, which cannot be compared; to start a {cfg.TASK} line of models, reset the "
+                    f"champion ({RESET_CHAMPION}) or empty promote.{cfg.TASK}.min_improvement",
+                )
+            )  # fmt: skip
+            continue
         if name not in champ_metrics:
             raise DataError(
-                f"champion {version}: metric {name} (promote.min_improvement.{name}) is missing from the "
+                f"champion {version}: metric {name} (promote.{cfg.TASK}.min_improvement.{name}) is missing from the "
                 f"champion's metrics ({', '.join(sorted(champ_metrics)) or 'none'}); the champion was evaluated "
                 f"on other metrics (another task?): remove the criterion, or reset the champion file "
                 f"({RESET_CHAMPION}) so the next release starts afresh"
@@ -165,28 +189,24 @@ def decide(
     metrics_source: str = "metrics.json",
 ) -> dict[str, Any]:
     """The decision record (the content of models/promotion.json): ``decision`` promote|reject, the ``reasons``
-    (messages of the failed criteria), every criterion, the ``candidate`` (model and data sha256, family, task,
-    test ``metrics``), the ``champion`` it was compared with (None without one) and ``strict``.
+    (messages of the failed criteria), the ``gates`` that applied (``promote.<task>``, the candidate's task), every
+    criterion, the ``candidate`` (model and data sha256, family, task, test ``metrics``), the ``champion`` it was
+    compared with (None without one) and ``strict``.
 
     ``metrics``: the candidate's test metrics (evaluate's metrics.json, named ``metrics_source`` in errors);
     ``candidate``: its metadata (model.json); ``champion``: models/champion.json.
 
-    Raises :class:`DataError` for a missing metric or a champion of
-    the other task.
+    Raises :class:`DataError` for a missing metric (see :func:`observed_metrics`).
     """
     task = candidate.model.task
-    champ_task = champion.get("task")
-    if champion.get("version") and champ_task and champ_task != task and cfg.min_improvement:
-        raise DataError(
-            f"champion {champion.get('version')} is a {champ_task} model but the candidate is {task}; "
-            f"they cannot be compared: empty promote.min_improvement, or reset the champion file ({RESET_CHAMPION})"
-        )
-    observed = observed_metrics(cfg, metrics, metrics_source, task)
-    criteria = evaluate_criteria(cfg, observed, champion, candidate.model.sha256)
+    task_gates = cfg.gates(task)
+    observed = observed_metrics(task_gates, metrics, metrics_source)
+    criteria = evaluate_criteria(task_gates, observed, champion, candidate.model.sha256)
     failed = [c for c in criteria if not c.passed]
     return {
         "decision": "reject" if failed else "promote",
         "reasons": [c.message for c in failed],
+        "gates": f"promote.{task}",
         "criteria": [c.to_dict() for c in criteria],
         "candidate": {
             "model_sha256": candidate.model.sha256,

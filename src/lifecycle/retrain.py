@@ -2,10 +2,13 @@
 
 ``python -m lifecycle.retrain`` (``make retrain``), in a repository whose ``dvc repro`` is up to date:
 
-1. **Decide.** Read ``metrics/monitor.json`` (the monitor stage's decision; refused when ``dvc status`` says the
-   monitor stage is out of date). ``retrain: false`` -> exit :data:`NO_RETRAIN`, nothing changed.
-2. **Build the retraining data.** The rows of the incoming batches (``paths.incoming``) that have a label (their own
-   target column, or a feedback file in ``paths.feedback``; :func:`lifecycle.data.labelled.label_batches`), minus
+1. **Decide.** Read the monitor stage's decision: ``metrics/monitor.json`` (``retrain``) and its details in
+   ``reports/drift.json`` (reasons, drifted features, feedback metrics); refused when ``dvc status`` says the
+   monitor stage is out of date. ``retrain: false`` -> exit :data:`NO_RETRAIN`, nothing changed.
+2. **Build the retraining data.** The rows of the incoming batches (``paths.incoming``, then the ``simulate`` stage's
+   demo batch in ``paths.demo/incoming``, the order ``score`` reads them) that have a label (their own target
+   column, or a feedback file in ``paths.demo/feedback`` or ``paths.feedback``, yours winning for the same row id;
+   :func:`lifecycle.data.labelled.label_batches`), minus
    those an earlier retrain already added, are the new labelled batch. Fewer than ``retrain.min_labelled_rows``
    -> exit :data:`NEED_LABELS`, nothing changed. Else it is written to ``paths.labelled/labelled-<sha>.parquet``,
    tracked with ``dvc add`` and staged: data, versioned with DVC. The ingest stage adds it to ``ingest.source``'s
@@ -96,11 +99,14 @@ class Result:
 
 # --------------------------------------------------------------------------------------------- decide
 def trigger(monitor: Mapping[str, Any], params: Params) -> Trigger:
-    """Classify the monitor decision ``monitor`` (metrics/monitor.json) into a :class:`Trigger`.
+    """Classify the monitor decision ``monitor`` (reports/drift.json: :func:`lifecycle.monitoring.analysis.analyse`'s
+    result) into a :class:`Trigger`.
 
     Data drift: a feature or its missing-value rate drifted, the predictions drifted, or the server's prediction log
-    drifted. A metric drop: ``feedback.metric`` on the feedback labels is worse than on the test split by more than
-    ``monitor.max_metric_drop`` with at least ``monitor.min_feedback_rows`` labels (the monitor's own rule).
+    drifted. A metric drop: ``monitor.feedback.<ingest.task>.metric`` on the feedback labels is worse than on the
+    test split by more than its ``max_drop`` with at least ``monitor.min_feedback_rows`` labels of known classes (the
+    monitor's own rule, :func:`lifecycle.monitoring.decision.retrain_reasons`). Feedback labels of classes the model
+    never saw count with it as a change of the target (concept drift when the inputs did not drift).
     """
     features = monitor.get("features") or {}
     data = bool(monitor.get("drifted_features")) or any(f.get("missing_drifted") for f in features.values())
@@ -108,6 +114,12 @@ def trigger(monitor: Mapping[str, Any], params: Params) -> Trigger:
     log_drift = monitor.get("prediction_log") or {}
     data = data or bool(log_drift.get("drifted_features")) or bool((log_drift.get("prediction") or {}).get("drifted"))
     drop = _metric_drop(monitor.get("feedback") or {}, params)
+    unseen = (monitor.get("feedback") or {}).get("unseen_labels") or {}
+    if unseen:
+        new = f"{sum(unseen.values())} label(s) of class(es) the model never saw: " + ", ".join(
+            f"{value} ({rows})" for value, rows in unseen.items()
+        )
+        drop = f"{drop}; {new}" if drop else new
     if drop and not data:
         kind = "concept drift"
     elif drop:
@@ -120,14 +132,15 @@ def trigger(monitor: Mapping[str, Any], params: Params) -> Trigger:
 
 
 def _metric_drop(feedback: Mapping[str, Any], params: Params) -> str | None:
-    name = feedback.get("metric")
+    rule = params.monitor.feedback_rule(params.ingest.task)
+    name = rule.metric
     observed = (feedback.get("metrics") or {}).get(name)
     baseline = (feedback.get("test") or {}).get(name)
-    rows = feedback.get("rows") or 0
+    rows = (feedback.get("rows") or 0) - sum((feedback.get("unseen_labels") or {}).values())  # the metric's rows
     if observed is None or baseline is None or rows < params.monitor.min_feedback_rows:
         return None
     drop = (baseline - observed) if higher_is_better(name) else (observed - baseline)
-    if drop <= params.monitor.max_metric_drop:
+    if drop <= rule.max_drop:
         return None
     return f"{name} {observed:.4f} on {rows} feedback labels vs {baseline:.4f} on the test split"
 
@@ -140,15 +153,21 @@ def monitor_is_current(root: Path) -> list[str]:
 
 # --------------------------------------------------------------------------------------------- data
 def new_labelled_rows(root: Path, params: Params) -> Any:
-    """The labelled rows of the incoming batches that no earlier retrain added (a DataFrame in the training
-    schema's columns and dtypes; empty when there is none). Raises :class:`DataError` for an unreadable batch or
+    """The labelled rows of the incoming batches (yours, then the demo batch) that no earlier retrain added (a
+    DataFrame in the training schema's columns and dtypes; empty when there is none). Labels: the demo's, then yours
+    (a later one wins for the same row id, as in the monitor stage). Raises :class:`DataError` for an unreadable batch or
     label file, or one that lacks the row id or a schema column."""
     paths = params.paths
     schema = read_schema(root / paths.schema)
     id_column = row_id(schema)
-    incoming = root / paths.incoming
-    batches = sorted(p for p in incoming.iterdir() if p.suffix.lower() in TABLE_SUFFIXES) if incoming.is_dir() else []
-    labels = read_feedback(root / paths.feedback, schema)
+    batches = [
+        p
+        for folder in (root / paths.incoming, root / paths.demo / "incoming")
+        if folder.is_dir()
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES
+    ]
+    labels = read_feedback([root / paths.demo / "feedback", root / paths.feedback], schema)
     columns = [c.name for c in schema.columns]
     rows = label_batches(
         batches, labels, id_column, schema.target, columns, params.ingest.read_options, params.ingest.normalize_columns
@@ -178,10 +197,13 @@ def retrain(root: Path, params: Params, body: Path, params_file: str = "params.y
             f"{decision_file} is out of date ({', '.join(stale)} changed since it was written); run "
             "`dvc repro monitor` so the decision covers the latest batches and labels, then `make retrain`"
         )
-    monitor = read_json(decision_file)
-    if not monitor.get("retrain"):
+    if not read_json(decision_file).get("retrain"):
         body.unlink(missing_ok=True)  # a body of an earlier run must not be mistaken for this one's
         return Result(NO_RETRAIN, f"no retrain needed: {decision_file} says retrain: false; nothing changed")
+    details = root / params.paths.reports / "drift.json"
+    if not details.is_file():
+        raise LifecycleError(f"{details}: the monitor decision's details are missing; run `dvc repro monitor`")
+    monitor = read_json(details)
     why = trigger(monitor, params)
     log.info("monitor asks for retraining (%s): %s", why.kind, "; ".join(why.reasons))
 
@@ -286,8 +308,8 @@ def pr_body(root: Path, result: Result, base: str, params: Params, params_file: 
             lines += ["The inputs did not drift but the model got worse on the labels that arrived later: the relation "
                       "between inputs and target changed.", ""]  # fmt: skip
         if why.metric_drop:
-            lines += [f"Metric drop on feedback labels: {why.metric_drop}.", ""]
-        lines += [f"The monitor's reasons (`{params.paths.metrics}/monitor.json` at `{base[:12]}`):", ""]
+            lines += [f"On the feedback labels: {why.metric_drop}.", ""]
+        lines += [f"The monitor's reasons (`{params.paths.reports}/drift.json` at `{base[:12]}`):", ""]
         lines += [f"- {reason}" for reason in why.reasons] + [""]
     lines += ["## Retraining data", ""]
     lines += [

@@ -27,7 +27,7 @@ from lifecycle.batch import score_with_params
 from lifecycle.config import load_params
 from lifecycle.data.readers import batch_files
 from lifecycle.errors import DataError
-from lifecycle.quality.contract import contract_path, load_contract
+from lifecycle.quality.contract import dataset_contract, load_contract
 from lifecycle.registry import RegistryError, fetch
 from lifecycle.schema import read_schema
 
@@ -67,9 +67,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                      version.commit[:12])  # fmt: skip
             model_path, meta_path = files.model, files.meta
         params = load_params(args.params)
-        contract = load_contract(args.contract or contract_path(params.paths.contracts, params.ingest.source))
         record = ModelMetadata.read(meta_path)
         schema = read_schema(args.schema) if args.schema else record.training_schema
+        if args.contract:
+            contract = load_contract(args.contract)
+        else:
+            contract = dataset_contract(params.paths.contracts, params.ingest.source, schema)
         batch = batch_files(args.batch)
         model = load_model(model_path, record)
         log.info("scoring %d file(s) with model %s (%s)", len(batch), record.version, model_path)

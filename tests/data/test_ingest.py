@@ -40,5 +40,7 @@ def test_fleet_versions_are_concatenated_with_consecutive_seeds() -> None:
 
 
 def test_unknown_dropped_column_names_the_source() -> None:
-    with pytest.raises(DataError, match=r"telemetry simulator: ingest\.drop_columns lists \['nope'\]"):
+    with pytest.raises(
+        DataError, match=r"telemetry simulator: ingest\.drop_columns lists 'nope', which is not a column"
+    ):
         load_dataset(ingest_params(rows=300, drop_columns=["nope"]), seed=1)

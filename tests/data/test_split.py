@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
+from sklearn.model_selection import train_test_split
 
 from lifecycle.config import Split
 from lifecycle.data.split import split
@@ -31,6 +33,29 @@ def test_stratified_split_is_seeded_and_keeps_class_shares() -> None:
     assert (len(train), len(test)) == (60, 20)
     assert test["label"].value_counts().to_dict() == {"b": 15, "a": 5}  # 1:3, as in the whole table
     assert list(test.index) == list(range(20))
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        ["zeta", "Alpha", "alpha", "beta", "beta", "zeta", "zeta", "zeta"],  # unsorted, case differs
+        [3, 1, 2, 2, 10, 10, 10, 1],  # integers: 10 after 2, as numbers sort
+        pd.array(["ok", "worn", "ok", "failed", "ok", "ok", "worn", "failed"], dtype="string[pyarrow]"),
+    ],
+)
+@pytest.mark.parametrize("seed", [0, 7])
+def test_stratifying_by_class_codes_holds_out_the_rows_the_labels_would(labels, seed: int) -> None:
+    """split stratifies by the target's class codes (fast) and must hold out exactly the rows that scikit-learn's
+    train_test_split holds out when stratified by the labels themselves."""
+    n = 400
+    target = pd.Series(np.resize(np.asarray(labels, dtype=object), n)).sample(frac=1, random_state=seed)
+    df = pd.DataFrame({"x": np.arange(n, dtype=float), "label": target.to_numpy()})
+    if isinstance(labels, pd.api.extensions.ExtensionArray):
+        df["label"] = df["label"].astype(labels.dtype)
+    schema = infer_schema(df, "label", "classification")
+    train, test = split(df, schema, Split(test_size=0.3, stratify=True, time_column=None), seed=seed)
+    want_train, want_test = train_test_split(df, test_size=0.3, random_state=seed, stratify=df["label"])
+    assert train["x"].tolist() == want_train["x"].tolist() and test["x"].tolist() == want_test["x"].tolist()
 
 
 def test_time_split_holds_out_the_latest_rows() -> None:

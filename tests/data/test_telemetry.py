@@ -200,7 +200,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])
 def test_cli_writes_table(tmp_path, suffix):
     out = tmp_path / "sub" / f"telemetry{suffix}"
-    proc = _cli("--version", "v2", "--rows", "3000", "--seed", "9", "--out", str(out), "--glitch-rate", "0.01")
+    proc = _cli("--fleet", "v2", "--rows", "3000", "--seed", "9", "--out", str(out), "--glitch-rate", "0.01")
     assert proc.returncode == 0, proc.stderr
     expected = tel.generate(3000, "v2", seed=9, glitch_rate=0.01)
     if suffix == ".parquet":
@@ -226,3 +226,27 @@ def test_cli_rejects_bad_rate_with_exit_2(tmp_path):
     proc = _cli("--rows", "100", "--out", str(tmp_path / "t.csv"), "--missing-rate", "1.5")
     assert proc.returncode == 2
     assert "missing_rate=1.5" in proc.stderr
+
+
+def test_cli_version_prints_the_package_version_and_fleet_picks_the_fleet():
+    from lifecycle import __version__
+
+    proc = _cli("--version")
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"lifecycle {__version__}"
+
+
+@pytest.mark.parametrize("fleet", ["v1", "v2"])
+def test_cli_old_version_flag_with_a_fleet_is_refused_with_the_new_flag(tmp_path, fleet):
+    out = tmp_path / "x.csv"
+    proc = _cli("--version", fleet, "--out", str(out))
+    assert proc.returncode == 2
+    assert f"--fleet {fleet}" in proc.stderr
+    assert not out.exists()
+
+
+def test_cli_help_shows_the_defaults():
+    proc = _cli("--help")
+    assert proc.returncode == 0
+    for default in ("(default: v1)", "(default: 50000)", "(default: 42)", "(default: 0.01)", "(default: 0.002)"):
+        assert default in proc.stdout

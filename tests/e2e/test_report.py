@@ -1,4 +1,4 @@
-"""The pull-request report (`python -m lifecycle.reporting.pr_report --base REV`) and the offline plots page, on real git + DVC
+"""The pull-request report (`python -m lifecycle.reporting --base REV`) and the offline plots page, on real git + DVC
 repositories in tmp dirs: a tiny one with two commits whose params and metrics differ (exact deltas), and a copy of
 the built pipeline with one train param changed and reproduced."""
 
@@ -15,7 +15,7 @@ import yaml
 from tests.conftest import ROOT, git_commit, run, set_params
 
 from lifecycle.config import load_params
-from lifecycle.reporting.pr_report import promotion_gates
+from lifecycle.promotion import gates as promotion_gates
 
 DVC_YAML = """
 params:
@@ -43,7 +43,7 @@ def write(repo: Path, accuracy: float, log_loss: float, alpha: int) -> None:
     files = {
         "params.yaml": params_with(
             train={"ridge": {"alpha": alpha}},
-            promote={"min": {"accuracy": 0.8}, "max": {"log_loss": 0.5}},
+            promote={"classification": {"min": {"accuracy": 0.8}, "max": {"log_loss": 0.5}, "min_improvement": {}}},
         ),
         "metrics/evaluate/metrics.json": {"accuracy": accuracy, "log_loss": log_loss},
         "metrics/validate.json": {"success": True, "rows_checked": 4000, "rows_quarantined": 12},
@@ -78,7 +78,7 @@ def report(repo: Path, *args: str) -> str:
         [
             sys.executable,
             "-m",
-            "lifecycle.reporting.pr_report",
+            "lifecycle.reporting",
             "--base",
             "HEAD~1",
             "--out",
@@ -94,8 +94,8 @@ def report(repo: Path, *args: str) -> str:
 
 def test_report_prints_deltas_gates_params_and_plots(tiny_repo: Path) -> None:
     text = report(tiny_repo)
-    assert "| metrics/evaluate/metrics.json | accuracy | 0.8 | 0.85 | +0.05 ▲ | >= 0.8: ✅ pass |" in text
-    assert "| metrics/evaluate/metrics.json | log_loss | 0.4 | 0.6 | +0.2 ▼ | <= 0.5: ❌ fail |" in text
+    assert "| metrics/evaluate/metrics.json | accuracy | 0.8 | 0.85 | +0.05 ▲ better | >= 0.8: ✅ pass |" in text
+    assert "| metrics/evaluate/metrics.json | log_loss | 0.4 | 0.6 | +0.2 ▼ worse | <= 0.5: ❌ fail |" in text
     assert "**1 promotion gate(s) fail:** `log_loss`" in text
     assert "| params.yaml | train.ridge.alpha | 1 | 2 |" in text
     assert "train.model" not in text  # unchanged params are not listed
@@ -124,16 +124,16 @@ def test_report_shows_the_promotion_decision(tiny_repo: Path) -> None:
 
 
 def test_no_gates_show_a_dash(tiny_repo: Path) -> None:
-    (tiny_repo / "params.yaml").write_text(yaml.safe_dump(params_with(promote={"min": {}, "max": {}})))
+    (tiny_repo / "params.yaml").write_text(
+        yaml.safe_dump(params_with(promote={"classification": {"min": {}, "max": {}, "min_improvement": {}}}))
+    )
     text = report(tiny_repo, "--no-plots")
-    assert "| metrics/evaluate/metrics.json | accuracy | 0.8 | 0.85 | +0.05 ▲ | - |" in text
+    assert "| metrics/evaluate/metrics.json | accuracy | 0.8 | 0.85 | +0.05 ▲ better | - |" in text
     assert "gate(s) fail" not in text
 
 
 def test_unknown_base_is_a_clear_error(tiny_repo: Path) -> None:
-    proc = run(
-        [sys.executable, "-m", "lifecycle.reporting.pr_report", "--base", "nope", "--quiet"], tiny_repo, check=False
-    )
+    proc = run([sys.executable, "-m", "lifecycle.reporting", "--base", "nope", "--quiet"], tiny_repo, check=False)
     assert proc.returncode == 1
     assert "--base 'nope': not a git revision" in proc.stderr
     assert "fetch-depth: 0" in proc.stderr
@@ -142,7 +142,7 @@ def test_unknown_base_is_a_clear_error(tiny_repo: Path) -> None:
 
 def test_params_the_config_rejects_stop_the_report(tiny_repo: Path) -> None:
     set_params(tiny_repo, {"promote": {"strictt": True}})
-    proc = run([sys.executable, "-m", "lifecycle.reporting.pr_report", "--base", "HEAD~1"], tiny_repo, check=False)
+    proc = run([sys.executable, "-m", "lifecycle.reporting", "--base", "HEAD~1"], tiny_repo, check=False)
     assert proc.returncode == 1
     assert "params.yaml: promote.strictt: unknown key; did you mean 'promote.strict'?" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -169,7 +169,7 @@ def test_report_on_the_pipeline(changed_repo: Path) -> None:
     assert "| params.yaml | train.hist_gradient_boosting.max_iter | 30 | 10 |" in text
     base = json.loads(run(["git", "show", "HEAD~1:metrics/evaluate/metrics.json"], changed_repo).stdout)
     new = json.loads((changed_repo / "metrics/evaluate/metrics.json").read_text())
-    gates = promotion_gates(load_params(changed_repo / "params.yaml").promote)
+    gates = promotion_gates(load_params(changed_repo / "params.yaml"))
     line = next(ln for ln in text.splitlines() if ln.startswith("| metrics/evaluate/metrics.json | accuracy |"))
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert float(cells[2]) == pytest.approx(base["accuracy"], abs=1e-4)
@@ -178,7 +178,7 @@ def test_report_on_the_pipeline(changed_repo: Path) -> None:
     if "accuracy" in gates:
         assert ("✅ pass" if new["accuracy"] >= gates["accuracy"][1] else "❌ fail") in cells[5]
     assert "## Validation" in text
-    assert "| success | True |" in text
+    assert "| success | yes |" in text
     if (changed_repo / "models/promotion.json").exists():
         decision = json.loads((changed_repo / "models/promotion.json").read_text())
         assert f"**Decision:** {decision['decision']}" in text

@@ -31,7 +31,8 @@ def repo(built_repo: Path, tmp_path: Path) -> Path:
 
 def test_drift_triggers_retraining_and_the_gate_decides(repo: Path) -> None:
     # 1. the pipeline scored the committed v2 batch against the v1 model and asked for retraining
-    monitor = json.loads((repo / "metrics" / "monitor.json").read_text())
+    monitor = json.loads((repo / "reports" / "drift.json").read_text())
+    assert json.loads((repo / "metrics" / "monitor.json").read_text())["retrain"] is True
     assert monitor["retrain"] is True
     assert set(monitor["drifted_features"]) == set(tel.DRIFTED_FEATURES)
     assert (repo / "reports" / "drift.html").stat().st_size > 10_000
@@ -50,7 +51,7 @@ def test_drift_triggers_retraining_and_the_gate_decides(repo: Path) -> None:
     # the new model scored the same batch; against the wider reference fewer features drift
     rescored = pd.read_parquet(repo / "data" / "scored" / "predictions.parquet")
     assert rescored["model_version"].iloc[0] != version_v1
-    after = json.loads((repo / "metrics" / "monitor.json").read_text())
+    after = json.loads((repo / "reports" / "drift.json").read_text())
     assert after["n_drifted"] < monitor["n_drifted"]
     assert after["prediction"]["psi"] < monitor["prediction"]["psi"]
 

@@ -1,11 +1,13 @@
 """The continuous-training loop end to end, in a scratch git + DVC repository (small rows):
 
-the reference model scores the shipped v2 batch and monitor asks for retraining, but no label has arrived (exit 5,
-nothing changed); a drifted labelled batch arrives (DVC-tracked batch + feedback labels) -> ``python -m
+on a fresh clone the reference model scores the demo v2 batch (stage simulate) and monitor asks for retraining; half
+the demo's labels arrived, enough to retrain on (exit 0, the branch trains on the demo's labelled rows); a drifted
+labelled batch arrives (DVC-tracked batch + feedback labels) -> ``python -m
 lifecycle.retrain`` trains the candidate as a DVC experiment and writes ``retrain.branch`` (exit 0) whose model
 differs, whose PR body lists the drift reasons and the gate's verdict, and whose dvc.lock a fresh clone of the branch
 reproduces from its data alone; the workspace is left as it was. A second run, after a fresh reference-like batch
-replaced the drifted one, says no retrain is needed (exit 3) and changes nothing. In between, the same data against a
+replaced the drifted one (and the demo batch is turned off: it drifts on purpose), says no retrain is needed
+(exit 3) and changes nothing. In between, the same data against a
 stricter gate is rejected (exit 4) and leaves the accepted branch alone.
 """
 
@@ -83,26 +85,30 @@ def lock_md5(lock: dict, stage: str, path: str) -> str:
 
 
 def test_drift_with_labels_opens_a_branch_and_a_stable_batch_changes_nothing(repo: Path, tmp_path: Path) -> None:
-    # 0. the shipped v2 batch drifted, but no label arrived yet: nothing to retrain on
+    # 0. a fresh clone: the demo v2 batch drifted and half its labels arrived; they are enough to retrain on
     assert json.loads((repo / "metrics" / "monitor.json").read_text())["retrain"] is True
+    demo_labels = pd.read_parquet(repo / "data" / "demo" / "feedback")
+    assert len(demo_labels) >= 500  # retrain.min_labelled_rows
     before = state(repo)
     code, summary = retrain(repo)
-    assert code == 5, summary
-    assert "min_labelled_rows" in summary["message"]
-    assert state(repo) == before
+    assert code == 0, summary
+    assert summary["labelled_rows"] == demo_labels["reading_id"].nunique()
+    assert summary["trigger"]["kind"].startswith("data drift")
+    assert state(repo)[0] == before[0] and state(repo)[2] == before[2]
+    run(["git", "branch", "-D", BRANCH], repo)
 
     # 1. a drifted batch arrives with its labels (it replaces the shipped one)
     if (repo / "data" / "incoming" / "telemetry_v2.csv").exists():
         run(["git", "rm", "-q", "data/incoming/telemetry_v2.csv"], repo)
     arrive(repo, "2026-06", fleet("v2", seed=11, prefix="b2-"), labels=True)
-    monitor = json.loads((repo / "metrics" / "monitor.json").read_text())
+    monitor = json.loads((repo / "reports" / "drift.json").read_text())
     assert monitor["retrain"] is True and monitor["drifted_features"]
     main_lock = yaml.safe_load((repo / "dvc.lock").read_text())
     before = state(repo)
 
     code, summary = retrain(repo)
     assert code == 0, summary
-    assert summary["branch"] == BRANCH and summary["labelled_rows"] >= 1400
+    assert summary["branch"] == BRANCH and summary["labelled_rows"] >= 1400 + len(demo_labels)  # yours + the demo's
     assert summary["trigger"]["kind"].startswith("data drift")
     assert state(repo)[0] == before[0] and state(repo)[2] == before[2]  # the workspace is as it was
     accepted_branches = state(repo)[1]
@@ -130,7 +136,7 @@ def test_drift_with_labels_opens_a_branch_and_a_stable_batch_changes_nothing(rep
     accepted = run(["git", "rev-parse", BRANCH], repo).stdout
     params_text = (repo / "params.yaml").read_text()
     strict = yaml.safe_load(params_text)
-    strict["promote"]["min"]["accuracy"] = 0.99
+    strict["promote"]["classification"]["min"]["accuracy"] = 0.99
     (repo / "params.yaml").write_text(yaml.safe_dump(strict, sort_keys=False))
     code, summary = retrain(repo)
     (repo / "params.yaml").write_text(params_text)
@@ -150,8 +156,11 @@ def test_drift_with_labels_opens_a_branch_and_a_stable_batch_changes_nothing(rep
     run(["dvc", "repro", "--quiet", "--force"], clone)
     assert run(["git", "status", "--porcelain"], clone).stdout == ""
 
-    # 3. a fresh reference-like batch replaces the drifted one: no retraining, nothing changes
+    # 3. a fresh reference-like batch replaces the drifted one, and no demo batch: no retraining, nothing changes
     run(["git", "rm", "-q", "data/incoming/2026-06.parquet.dvc"], repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["simulate"]["rows"] = 0
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     arrive(repo, "2026-07", fleet("v1", seed=12, prefix="b1-", rows=3000), labels=False)
     assert json.loads((repo / "metrics" / "monitor.json").read_text())["retrain"] is False
     before = state(repo)

@@ -2,7 +2,8 @@
 
 Push, a fresh `git clone`, pull: byte-identical outputs and nothing to reproduce; a registered version pulled by
 its tag; the server stopped in the middle of a push: a clear error, a clean push after the restart, nothing
-corrupted in the remote or the cache.
+corrupted in the remote or the cache; objects replaced in the bucket (a pickle that runs code and a model.json that
+matches it): the prediction server refuses to start and `dvc pull` refuses them (issue 15).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 import yaml
 from moto.server import ThreadedMotoServer
 from tests.conftest import BIN, git_commit, run, set_params
+from tests.e2e.test_registry import plant
 
 from lifecycle import registry
 
@@ -88,14 +90,20 @@ def s3() -> Iterator[S3]:
 
 
 def use_remote(repo: Path, s3: S3, prefix: str = "lifecycle", cli: bool = False) -> None:
-    """What a user does once per clone: the bucket URL and the endpoint in .dvc/config.local (never committed),
-    with `dvc remote modify --local` (``cli``) or the file it writes (faster)."""
+    """What a user does once per clone: `make remote URL=s3://<bucket>/<prefix> ENDPOINT=<url>` (``cli``; the
+    clone's .venv is this interpreter's), or the .dvc/config.local it writes (faster). Never committed."""
     if cli:
-        run(["dvc", "remote", "modify", "--local", "storage", "url", f"s3://{BUCKET}/{prefix}"], repo)
-        run(["dvc", "remote", "modify", "--local", "storage", "endpointurl", s3.endpoint], repo)
+        venv = repo / ".venv"
+        venv.mkdir(exist_ok=True)
+        (venv / "bin").symlink_to(BIN)
+        for stamp in (".synced", ".synced-dev"):  # newer than pyproject.toml/uv.lock: make does not sync
+            (venv / stamp).touch()
+        run(["make", "remote", f"URL=s3://{BUCKET}/{prefix}", f"ENDPOINT={s3.endpoint}"], repo)
         return
     (repo / ".dvc/config.local").write_text(
+        "[core]\n    remote = storage\n"
         f"['remote \"storage\"']\n    url = s3://{BUCKET}/{prefix}\n    endpointurl = {s3.endpoint}\n"
+        "    verify = true\n"
     )
 
 
@@ -140,12 +148,10 @@ def pushed(built_repo: Path, s3: S3, tmp_path_factory: pytest.TempPathFactory) -
     return repo
 
 
-def test_committed_config_declares_the_storage_remote() -> None:
+def test_committed_config_names_no_remote() -> None:
+    """No bucket anyone else could own: each clone names its own with `make remote` (tests/unit/test_make.py)."""
     config = (Path(__file__).resolve().parents[2] / ".dvc/config").read_text()
-    assert "remote = storage" in config
-    assert "['remote \"storage\"']" in config
-    assert "url = s3://" in config
-    assert "endpointurl" not in config and "secret" not in config  # per clone: --local or environment
+    assert "remote" not in config and "s3://" not in config
 
 
 def test_push_fresh_clone_pull_is_byte_identical_and_up_to_date(pushed: Path, s3: S3, tmp_path: Path) -> None:
@@ -246,6 +252,64 @@ def test_server_stopped_mid_push_then_clean_push(s3: S3, repo_factory, tmp_path:
     fresh = clone(repo, tmp_path / "fresh", s3, prefix)
     run(["dvc", "pull", "bulk.dvc"], fresh)
     assert {p.name: md5(p) for p in (fresh / "bulk").iterdir()} == expected
+
+
+def test_tampered_objects_in_the_bucket_are_refused_by_the_server_and_by_dvc_pull(
+    pushed: Path, s3: S3, tmp_path: Path
+) -> None:
+    """The attack of issue 15: model.joblib's object in the bucket replaced by a pickle that runs code, and
+    model.json's by one whose sha256 matches it. Git is the root of trust: the server (SERVE_MODEL_SOURCE=registry,
+    started as in production) checks each fetched object against the md5 that dvc.lock records at the version's
+    commit and refuses to start, naming the check; `dvc pull` (verify = true) refuses the objects too."""
+    prefix = "tampered"
+    repo = tmp_path / "origin"
+    shutil.copytree(pushed, repo, symlinks=True)
+    use_remote(repo, s3, prefix)
+    assert registry.release(repo)["action"] == "released"
+    git_commit(repo, "release champion")
+    run(["dvc", "push"], repo)
+    recorded = registry.recorded_md5s(repo, "model@v1.0.0")
+    marker = tmp_path / "planted-code-ran"
+    planted = plant(tmp_path / "planted", repo / "models/model.json", marker)
+    for name in ("model.joblib", "model.json"):
+        md5 = recorded[f"models/{name}"]
+        s3.client().put_object(Bucket=BUCKET, Key=f"{prefix}/files/md5/{md5[:2]}/{md5[2:]}", Body=planted[name])
+
+    # the server, from a fresh clone (empty DVC cache: every byte comes from S3), default private cache folder
+    served = clone(repo, tmp_path / "served", s3, prefix)
+    env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "SERVE_MODEL_SOURCE": "registry",
+        "SERVE_REGISTRY_REPO": str(served),
+        "SERVE_PORT": str(free_port()),
+        "SERVE_PREDICTION_LOG_DIR": "",
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
+    server = subprocess.Popen([sys.executable, "-m", "lifecycle.serve"], cwd=served, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        out, _ = server.communicate(timeout=300)
+    finally:
+        server.kill()
+    assert server.returncode != 0, out
+    assert "refusing model@v1.0.0: models/model.json as fetched from DVC" in out, out
+    assert "Failed check: md5 against dvc.lock (git)" in out
+    assert f"records {recorded['models/model.json']}" in out
+    assert not marker.exists()
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]  # nothing unverified was kept
+
+    # dvc pull into a fresh clone: the remote's verification re-hashes the downloads and refuses them
+    fresh = clone(repo, tmp_path / "fresh", s3, prefix)
+    pull = run(["dvc", "pull"], fresh, check=False)
+    assert pull.returncode != 0, pull.stdout + pull.stderr
+    refused = pull.stderr.split("Checkout failed for following targets:", 1)[1]
+    assert "models/model.json" in refused and "models/model.joblib" in refused
+    for name in ("model.joblib", "model.json"):
+        got = fresh / "models" / name
+        assert not got.exists() or got.read_bytes() != planted[name], name
+    assert not (fresh / "models/model.joblib").exists()
+    assert (fresh / "models/model.onnx").read_bytes() == (repo / "models/model.onnx").read_bytes()  # the rest came
 
 
 if __name__ == "__main__":  # pragma: no cover

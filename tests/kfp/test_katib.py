@@ -76,7 +76,8 @@ def test_objective_is_the_promotion_metric_and_the_template_is_consistent():
     project, kfp = load(ROOT)
     doc = committed()
     spec = doc["spec"]
-    metric = next(iter(project.params["promote"]["min_improvement"]))
+    task = project.params["ingest"]["task"]
+    metric = next(iter(project.params["promote"][task]["min_improvement"]))
     assert spec["objective"] == {"type": "maximize", "objectiveMetricName": metric}
     train = project.params["train"]
     space = train["search_space"][train["model"]]
@@ -97,10 +98,13 @@ def test_objective_is_the_promotion_metric_and_the_template_is_consistent():
 
 
 def test_objective_direction_and_errors():
-    assert objective({"min": {"f1_macro": 0.7}, "max": {}, "min_improvement": {}}) == ("f1_macro", "maximize")
-    assert objective({"min": {}, "max": {"rmse": 0.8}, "min_improvement": {}}) == ("rmse", "minimize")
-    with pytest.raises(KatibError, match="no metric"):
-        objective({"min": {}, "max": {}, "min_improvement": {}})
+    classification = {"min": {"f1_macro": 0.7}, "max": {}, "min_improvement": {}}
+    regression = {"min": {}, "max": {"rmse": 0.8}, "min_improvement": {}}
+    promote = {"classification": classification, "regression": regression}
+    assert objective(promote, "classification") == ("f1_macro", "maximize")  # the task's own promotion metric
+    assert objective(promote, "regression") == ("rmse", "minimize")
+    with pytest.raises(KatibError, match=r"promote\.regression: no metric"):
+        objective({**promote, "regression": {"min": {}, "max": {}, "min_improvement": {}}}, "regression")
 
 
 def test_search_space_maps_to_katib_parameter_types():

@@ -132,9 +132,14 @@ def test_local_run_matches_dvc_repro_and_gates_register_and_deploy(built_repo, t
     # 2. a stricter gate against the registry's champion: promote reruns, every other stage is a cache hit,
     #    and the rejected candidate is neither registered nor deployed
     second = LocalRuns.run_dir(
-        runs.run("second", {"promote": {"min": {"accuracy": 0.999}}}, champion_uri=str(runs.registry / "champion.json"))
+        runs.run(
+            "second",
+            {"promote": {"classification": {"min": {"accuracy": 0.999}}}},
+            champion_uri=str(runs.registry / "champion.json"),
+        )
     )
-    assert sorted(p.name for p in second.iterdir()) == ["notify", "promote"]  # the other stages: cache hits
+    # the other stages: cache hits (check_params reruns on any parameter; nothing depends on it)
+    assert sorted(p.name for p in second.iterdir()) == ["check-params", "notify", "promote"]
     decision = json.loads((second / "promote" / "promotion").read_text())
     assert decision["decision"] == "reject"
     assert decision["champion"]["version"] == version

@@ -5,6 +5,7 @@ with S3 credentials from a Kubernetes Secret only."""
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,17 @@ def dvc_edges(tmp_path_factory: pytest.TempPathFactory) -> set[tuple[str, str]]:
     return dvc_dag_edges(ROOT / "dvc.yaml", ROOT / "params.yaml", tmp_path_factory.mktemp("dag"))
 
 
+def task_name(stage: str) -> str:
+    """The name KFP gives a stage's task: a Kubernetes name (``check_params`` -> ``check-params``: lower case,
+    ``_`` -> ``-``), as the compiler sanitizes it."""
+    return re.sub(r"[^-0-9a-z]+", "-", stage.lower())
+
+
+def executor(stage: str) -> str:
+    """The executor KFP names for a stage's component: ``exec-check-params`` for ``check_params``."""
+    return f"exec-{task_name(stage)}"
+
+
 def test_committed_yaml_is_the_compiled_one(compiled):
     assert PIPELINE_YAML.read_text() == compiled.read_text(), (
         "deploy/kfp/pipeline.yaml is stale: run `make kfp` and commit it"
@@ -103,7 +115,7 @@ def test_yaml_loads_back_through_the_kfp_sdk():
     manifest, platform = documents(PIPELINE_YAML)
     assert manifest["defaultPipelineRoot"] == kfp.pipeline_root
     assert set(platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]) == {
-        f"exec-{name}" for name in [*project.stages, "register", "deploy", "notify"]
+        executor(name) for name in [*project.stages, "register", "deploy", "notify"]
     }
 
 
@@ -178,18 +190,18 @@ def test_task_settings_come_from_the_kfp_section():
         return getattr(kfp, key).get(task, getattr(kfp, key)["default"])
 
     for name in [*load_project(ROOT).stages, "register", "deploy", "notify"]:
-        container = executors[f"exec-{name}"]["container"]
+        container = executors[executor(name)]["container"]
         assert container["image"] == kfp.image
         assert container["resources"]["resourceCpuLimit"] == expected("cpu_limit", name)
         assert container["resources"]["resourceMemoryLimit"] == expected("memory_limit", name)
         assert container["command"][-1].count("pip install") == 0  # install_kfp_package=False: the image has kfp
         env = {e["name"]: e["value"] for e in container["env"]}
         assert env == {**kfp.env, "AWS_ENDPOINT_URL": kfp.s3_endpoint_url}
-        assert k8s[f"exec-{name}"]["activeDeadlineSeconds"] == str(expected("timeout_seconds", name))
-        (secret,) = k8s[f"exec-{name}"]["secretAsEnv"]
+        assert k8s[executor(name)]["activeDeadlineSeconds"] == str(expected("timeout_seconds", name))
+        (secret,) = k8s[executor(name)]["secretAsEnv"]
         assert secret["secretName"] == kfp.s3_secret
         assert {m["envVar"] for m in secret["keyToEnv"]} == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
-        task = tasks[name]
+        task = tasks[task_name(name)]
         assert task.get("cachingOptions", {}).get("enableCache", False) is expected("caching", name)
         assert task.get("retryPolicy", {}).get("maxRetryCount", 0) == expected("retries", name)
 

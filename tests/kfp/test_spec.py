@@ -24,7 +24,7 @@ def with_stage(name: str, body: dict[str, Any]) -> dict[str, Any]:
 def test_edges_are_dvcs(tmp_path):
     project = load_project(ROOT)
     assert project.edges() == dvc_dag_edges(ROOT / "dvc.yaml", ROOT / "params.yaml", tmp_path)
-    assert list(project.stages)[:3] == ["ingest", "validate", "split"]  # a topological order
+    assert list(project.stages)[:4] == ["check_params", "ingest", "validate", "split"]  # a topological order
 
 
 def test_artifacts_are_typed_and_code_deps_are_left_to_the_image():

@@ -17,7 +17,7 @@ from lifecycle.data.telemetry import generate
 from lifecycle.errors import DataError
 from lifecycle.io import write_table
 from lifecycle.modeling.metrics import compute_metrics
-from lifecycle.modeling.pipeline import fit, fit_with_search, model_metadata
+from lifecycle.modeling.pipeline import fit, fit_with_search, metrics_sample, model_metadata
 from lifecycle.schema import infer_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,3 +99,54 @@ def test_metadata_describes_the_saved_model_and_loads_it(data, tmp_path: Path) -
     loaded = load_model(model_path, tmp_path / "train.json")
     X = df[schema.features]
     np.testing.assert_array_equal(loaded.predict_proba(X), pipeline.predict_proba(X))
+
+
+@pytest.mark.parametrize("sample_rows", [300, 1000])
+def test_train_metrics_come_from_a_seeded_sample_recorded_in_the_metadata(data, tmp_path: Path, sample_rows) -> None:
+    """train.metrics_sample_rows bounds the rows predicted after the fit: the metrics are those of exactly the
+    sampled rows (drawn with base.seed), and model.json says how many of how many rows, with which seed."""
+    df, schema = data
+    params = make_params(metrics_sample_rows=sample_rows)
+    pipeline, metrics, search = fit_with_search(df, schema, params)
+    rows = metrics_sample(len(df), sample_rows, params.base.seed)
+    assert len(rows) == sample_rows == len(np.unique(rows)) and rows.max() < len(df)
+    X, y = df[schema.features].iloc[rows], df[schema.target].iloc[rows]
+    assert metrics == compute_metrics(
+        "classification", y, pipeline.predict(X), pipeline.predict_proba(X), schema.classes
+    )
+    full = compute_metrics(
+        "classification", df[schema.target], pipeline.predict(df[schema.features]), None, schema.classes
+    )
+    assert metrics["accuracy"] != full["accuracy"]  # not the whole split's: the sample is what was predicted
+    save_model(pipeline, tmp_path / "model.joblib")
+    write_table(df, tmp_path / "train.parquet")
+    meta = model_metadata(tmp_path / "model.joblib", tmp_path / "train.parquet", df, schema, params, metrics, search)
+    sample = {"rows": sample_rows, "sampled_from": len(df), "seed": params.base.seed}
+    assert meta.to_dict()["metrics_sample"] == {"train": sample}
+    assert fit_with_search(df, schema, params)[1] == metrics  # same seed, same rows, same numbers
+
+
+@pytest.mark.parametrize(("n_rows", "sample_rows"), [(1200, 0), (1200, 1200), (1200, 5000), (1, 1)])
+def test_a_sample_of_every_row_is_no_sample(n_rows: int, sample_rows: int) -> None:
+    assert metrics_sample(n_rows, sample_rows, seed=1) is None
+
+
+def test_seeds_draw_different_samples() -> None:
+    a, b = metrics_sample(10_000, 50, seed=1), metrics_sample(10_000, 50, seed=2)
+    assert not np.array_equal(a, b)
+    np.testing.assert_array_equal(a, metrics_sample(10_000, 50, seed=1))
+    assert np.all(np.diff(a) > 0)  # sorted, unique
+
+
+def test_metadata_without_a_metrics_sample_still_reads(data, tmp_path: Path) -> None:
+    """A train.json/model.json written before train.metrics_sample_rows existed (a registry version) still
+    parses, and writes back without the key."""
+    df, schema = data
+    params = make_params(metrics_sample_rows=0)
+    pipeline, metrics, search = fit_with_search(df, schema, params)
+    save_model(pipeline, tmp_path / "model.joblib")
+    write_table(df, tmp_path / "train.parquet")
+    meta = model_metadata(tmp_path / "model.joblib", tmp_path / "train.parquet", df, schema, params, metrics, search)
+    assert meta.to_dict()["metrics_sample"]["train"] == {"rows": len(df), "sampled_from": len(df), "seed": 42}
+    old = {k: v for k, v in meta.to_dict().items() if k != "metrics_sample"}
+    assert ModelMetadata.from_dict(old).to_dict() == old

@@ -75,16 +75,38 @@ def test_reasons_come_in_a_fixed_order_with_value_and_threshold(setup) -> None:
     prediction = PredictionDrift(0.5, 0.3, {}, {}, True, "prediction PSI 0.500 >= monitor.prediction_psi_threshold 0.2")
     feedback = {"rows": 100, "metrics": {"accuracy": 0.5}}
     log_drift = {"drifted_features": [], "prediction": {"drifted": True}}
-    reasons = retrain_reasons([drifted], prediction, feedback, {"accuracy": 0.9}, cfg, log_drift)
+    reasons = retrain_reasons([drifted], prediction, feedback, {"accuracy": 0.9}, cfg, log_drift, task="classification")
     assert reasons == [
         "1 of 1 features drifted (monitor.min_drifted_features=1): x",
         "missing-value rate changed: x 0.000 -> 0.100",
         "prediction PSI 0.500 >= monitor.prediction_psi_threshold 0.2",
         "accuracy on 100 labelled rows is 0.5000, worse than 0.9000 on the test split by 0.4000 "
-        "(> monitor.max_metric_drop 0.05)",
+        "(> monitor.feedback.classification.max_drop 0.05)",
         "the server's prediction log drifted: predictions",
     ]
-    assert retrain_reasons([], None, {"rows": 0, "metrics": {}}, {}, cfg) == []
+    assert retrain_reasons([], None, {"rows": 0, "metrics": {}}, {}, cfg, task="classification") == []
+
+
+def test_each_task_has_its_own_feedback_rule(setup) -> None:
+    cfg = setup["params"].monitor  # the repository's params: accuracy for classification, rmse for regression
+    worse = {"rows": 100, "metrics": {"accuracy": 0.5, "rmse": 2.0}}
+    test = {"accuracy": 0.9, "rmse": 1.0}
+    regression = retrain_reasons([], None, worse, test, cfg, task="regression")
+    assert regression == [
+        "rmse on 100 labelled rows is 2.0000, worse than 1.0000 on the test split by 1.0000 "
+        f"(> monitor.feedback.regression.max_drop {cfg.feedback.regression.max_drop})"
+    ]
+    within = retrain_reasons([], None, {"rows": 100, "metrics": {"rmse": 1.05}}, test, cfg, task="regression")
+    assert within == []
+
+
+def test_unseen_labels_are_a_reason_with_values_and_counts(setup) -> None:
+    cfg = setup["params"].monitor
+    feedback = {"rows": 10, "metrics": {}, "unseen_labels": {"thermal_runaway": 3, "Overheating": 1}}
+    assert retrain_reasons([], None, feedback, {}, cfg, task="classification") == [
+        "4 feedback label(s) of class(es) the model never saw: thermal_runaway (3), Overheating (1); retrain on "
+        "data that has them (a classifier predicts only the classes it was trained on)"
+    ]
 
 
 # --------------------------------------------------------------------------------------------- prediction log

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.test_promotion import META, METRICS, champion, decide, gate
 
-from lifecycle.reporting.model_card import lineage, render
+from lifecycle.reporting.model_card import feature_reliance, lineage, render
 
 
 def test_lineage_is_the_cards_inputs_and_what_model_json_records() -> None:
@@ -48,3 +50,37 @@ def test_card_has_every_section_and_nothing_volatile() -> None:
     assert "rejected: accuracy 0.9 does not beat champion v1.0.0" in card
     assert "Data contract `data/contracts/telemetry.yaml`: passed. Full report: [validation.md](validation.md)." in card
     assert "| state_of_charge_pct.range | row | state_of_charge_pct | FAIL | 3 |" in card
+
+
+def test_card_says_when_train_metrics_come_from_a_sample() -> None:
+    decision = decide(gate(), METRICS, META, champion(0.93))
+
+    def card(sample: dict) -> str:
+        meta = META | {"metrics_sample": {"train": sample}}
+        return render(meta, METRICS, {}, decision, {"source": "telemetry"}, {}, [])
+
+    sampled = card({"rows": 50000, "sampled_from": 7946000, "seed": 42})
+    assert "Train metrics: on a sample of 50,000 of the 7,946,000 training rows, drawn with seed 42" in sampled
+    assert "Train metrics: on a sample" not in card({"rows": 900, "sampled_from": 900, "seed": 42})
+
+
+def test_card_says_what_the_model_relies_on(tmp_path) -> None:
+    custom = tmp_path / "plots" / "custom"
+    custom.mkdir(parents=True)
+    (custom / "shap_importance.json").write_text(
+        json.dumps(
+            [{"feature": "cell_temp_max_c", "mean_abs_shap": 1.25}, {"feature": "chemistry", "mean_abs_shap": 0.5}]
+        )
+    )
+    (custom / "importance.json").write_text(json.dumps([{"feature": "chemistry", "importance": 0.02}]))
+    rows = feature_reliance(tmp_path / "plots")
+    assert rows == [
+        {"feature": "cell_temp_max_c", "mean_abs_shap": 1.25, "importance": None},  # SHAP's order; absent: None
+        {"feature": "chemistry", "mean_abs_shap": 0.5, "importance": 0.02},
+    ]
+    decision = decide(gate(), METRICS, META, champion(0.93))
+    card = render(META, METRICS, {}, decision, {}, {}, [], reliance=rows)
+    assert "### What the model relies on" in card
+    assert "| cell_temp_max_c | 1.25 | - |" in card and "| chemistry | 0.5 | 0.02 |" in card
+    assert feature_reliance(tmp_path / "elsewhere") == []
+    assert "What the model relies on" not in render(META, METRICS, {}, decision, {}, {}, [])

@@ -62,7 +62,7 @@ def _fit(directory: Path, family: str, df: pd.DataFrame, test: pd.DataFrame, sch
     save_model(pipeline, model_path)
     train = model_metadata(model_path, data_path, df, schema, params, metrics)
     onnx_path, meta_path = directory / "model.onnx", directory / "model.json"
-    onnx, record = package(pipeline, train, schema, test[schema.features], params.export)
+    onnx, record = package(pipeline, train, schema, test[schema.features], params.export, seed=params.base.seed)
     write_bytes(onnx_path, onnx or b"")
     record.write(meta_path)
     return Trained(directory, model_path, meta_path, onnx_path)

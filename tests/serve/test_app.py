@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -50,3 +54,33 @@ def test_docs_and_openapi(client):
         record["properties"]["state_of_health_pct"]["anyOf"][0] | {"minimum": 0.0, "maximum": 100.0}
         == (record["properties"]["state_of_health_pct"]["anyOf"][0])
     )
+
+
+class _Links(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.links += [value for name, value in attrs if name in ("src", "href") and value]
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_reference_no_external_url(client, page):
+    """Swagger UI and ReDoc load from the server itself: the assets packaged in fastapi-offline, not a CDN."""
+    r = client.get(page)
+    assert r.status_code == 200
+    html = r.text
+    assert re.findall(r"(?:https?:)?//[\w.-]+", html) == []  # no absolute or protocol-relative URL anywhere
+    parser = _Links()
+    parser.feed(html)
+    scripts = [link for link in parser.links if link.endswith(".js")]
+    assert scripts, html
+    package = Path(importlib.util.find_spec("fastapi_offline").origin).parent / "static"
+    for link in parser.links:
+        assert link.startswith("/"), link
+        asset = client.get(link)
+        assert asset.status_code == 200, link
+        assert asset.content == (package / Path(link).name).read_bytes()  # the packaged distribution's file
+    assert "/openapi.json" in html
+    assert "fonts.googleapis" not in html

@@ -43,3 +43,8 @@ def test_v1_row_value_out_of_range(bad_client, records):
 def test_v1_missing_instances(bad_client):
     r = bad_client.post("/v1/models/lifecycle:predict", json={"records": []})
     assert_rejected(bad_client, r, 422, "instances", "required")
+
+
+def test_v1_list_models(client):
+    assert client.get("/v1/models").json() == {"models": ["lifecycle"]}
+    assert client.app.state.serving.settings.model_name == "lifecycle"

@@ -71,9 +71,25 @@ def test_inferenceservice_is_valid_with_canary_traffic():
     assert env["SERVE_MODEL_NAME"] == doc["metadata"]["name"]
 
 
+def test_inferenceservice_explainer_serves_the_same_model():
+    doc = yaml.safe_load((DEPLOY / "kserve" / "inferenceservice.yaml").read_text())
+    predictor, explainer = doc["spec"]["predictor"]["containers"][0], doc["spec"]["explainer"]["containers"][0]
+    assert explainer["image"] == predictor["image"]
+    env = {e["name"]: e["value"] for e in explainer["env"]}
+    assert env["SERVE_MODEL_NAME"] == doc["metadata"]["name"]
+    assert env["SERVE_ENGINE"] == "sklearn"  # SHAP reads the fitted scikit-learn estimator
+    assert env["SERVE_PREDICTION_LOG_DIR"] == ""  # no log (explanations are not predictions), no write to the root
+    assert explainer["securityContext"]["readOnlyRootFilesystem"] is True
+
+
 @pytest.mark.parametrize(
     ("path", "key"),
-    [(("spec", "predictor"), "canaryTrafficPercnt"), (("spec", "predictor", "containers", 0), "imagee")],
+    [
+        (("spec", "predictor"), "canaryTrafficPercnt"),
+        (("spec", "predictor", "containers", 0), "imagee"),
+        (("spec", "explainer"), "minReplica"),
+        (("spec", "explainer", "containers", 0), "envv"),
+    ],
 )
 def test_inferenceservice_typo_is_rejected(path, key):
     doc = yaml.safe_load((DEPLOY / "kserve" / "inferenceservice.yaml").read_text())

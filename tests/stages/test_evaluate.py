@@ -13,9 +13,10 @@ from threadpoolctl import threadpool_limits
 from lifecycle.artifact import ModelIntegrityError, save_model
 from lifecycle.data.telemetry import generate
 from lifecycle.io import write_json, write_table
+from lifecycle.modeling.explain import ExplanationError
 from lifecycle.modeling.metrics import CLASSIFICATION
 from lifecycle.modeling.pipeline import fit, model_metadata
-from lifecycle.schema import coerce_frame, infer_schema
+from lifecycle.schema import coerce_frame, infer_schema, read_schema
 from lifecycle.stages import evaluate as stage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,12 +55,26 @@ def test_writes_metrics_plots_and_pictures(trained: Path, tmp_path: Path) -> Non
     assert set(metrics) == set(CLASSIFICATION)
     assert metrics["accuracy"] > 0.5
     plots = tmp_path / "evaluate/plots"
-    assert (plots / "sklearn/confusion_matrix.json").exists()
-    for name in ("roc", "precision_recall", "importance"):
+    for name in ("confusion_matrix", "roc", "precision_recall", "importance", "shap_importance"):
         assert json.loads((plots / f"custom/{name}.json").read_text())
+    for name in ("predicted_vs_actual", "residuals"):  # declared in dvc.yaml for regression runs: empty here
+        assert json.loads((plots / f"custom/{name}.json").read_text()) == []
+    assert sorted(p.name for p in plots.iterdir()) == ["custom", "images"]
+    shap_rows = json.loads((plots / "custom/shap_importance.json").read_text())
+    features = read_schema(trained / "schema.json").features
+    assert sorted(r["feature"] for r in shap_rows) == sorted(features)  # one bar per raw column, not per one-hot
+    assert [r["mean_abs_shap"] for r in shap_rows] == sorted((r["mean_abs_shap"] for r in shap_rows), reverse=True)
     assert sorted(p.name for p in (plots / "images").iterdir()) == [
-        "confusion_matrix.png", "importance.png", "precision_recall.png", "roc.png",
+        "confusion_matrix.png", "importance.png", "precision_recall.png", "roc.png", "shap_importance.png",
     ]  # fmt: skip
+
+
+def test_metadata_without_a_shap_background_says_retrain(trained: Path, tmp_path: Path) -> None:
+    meta = json.loads((trained / "train.json").read_text())
+    del meta["explainer"]  # a train.json written before explanations existed
+    write_json(tmp_path / "old.json", meta)
+    with pytest.raises(ExplanationError, match=r"no explainer background rows; retrain \(`dvc repro train`\)"):
+        stage.main(argv(trained, tmp_path / "evaluate", tmp_path / "old.json"))
 
 
 def test_model_that_does_not_match_its_metadata_is_refused(trained: Path, tmp_path: Path) -> None:

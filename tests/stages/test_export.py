@@ -33,7 +33,7 @@ from lifecycle.schema import Schema, coerce_frame, infer_schema, read_schema
 from lifecycle.stages.export import run
 
 ROOT = Path(__file__).resolve().parents[2]
-CFG = Export(enabled=True, opset=17, max_abs_diff=1e-4, min_label_agreement=0.999)
+CFG = Export(enabled=True, opset=17, max_abs_diff=1e-4, min_label_agreement=0.999, parity_rows=0)
 GOOD = {"onnx": b"previous good onnx", "meta": b'{"previous": "model.json"}\n'}
 
 
@@ -92,6 +92,7 @@ def export(folder: Path, cfg: Export = CFG) -> dict[str, Any]:
         folder / "out" / "model.onnx",
         folder / "out" / "model.json",
         cfg,
+        seed=0,
     ).to_dict()
 
 
@@ -139,7 +140,7 @@ def test_the_contracts_numeric_bounds_go_into_model_json(inputs: Path, tmp_path:
     )
     content = run(
         folder / "model.joblib", folder / "train.json", folder / "test.parquet", folder / "schema.json",
-        folder / "out" / "model.onnx", folder / "out" / "model.json", CFG, contract=contract,
+        folder / "out" / "model.onnx", folder / "out" / "model.json", CFG, seed=0, contract=contract,
     ).to_dict()  # fmt: skip
     assert content["contract"] == {
         "file": "c.yaml",
@@ -176,7 +177,7 @@ def test_a_pipeline_that_cannot_convert_is_recorded_and_the_stage_goes_on(inputs
 
 def test_failed_parity_ships_no_graph(inputs: Path, tmp_path: Path) -> None:
     folder = copy_inputs(inputs, tmp_path)
-    content = export(folder, Export(enabled=True, opset=17, max_abs_diff=0.0, min_label_agreement=1.0))
+    content = export(folder, Export(enabled=True, opset=17, max_abs_diff=0.0, min_label_agreement=1.0, parity_rows=0))
     assert (folder / "out/model.onnx").read_bytes() == b""
     assert content["onnx"]["usable"] is False and content["onnx"]["parity"]["passed"] is False
     assert content["onnx"]["reason"].startswith("parity failed on the test split")

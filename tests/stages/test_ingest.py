@@ -60,7 +60,10 @@ def test_wine_quality_classification_schema(tmp_path: Path) -> None:
 
 def test_missing_target_column(tmp_path: Path) -> None:
     proc = run_ingest(tmp_path, source=str(WINE_RED), read_options={"sep": ";"}, target="grade")
-    assert_refused(proc, tmp_path, "winequality-red.csv", "target column 'grade' not found", "set ingest.target")
+    assert_refused(
+        proc, tmp_path, "winequality-red.csv", "ingest.target: column 'grade' not found", "set ingest.target to one of",
+        "'fixed acidity' (or fixed_acidity)",
+    )  # fmt: skip
 
 
 def test_empty_file(tmp_path: Path) -> None:
@@ -106,11 +109,16 @@ def test_all_null_feature(tmp_path: Path) -> None:
     assert_refused(proc, tmp_path, "null.csv", "column 'empty' is empty", "ingest.drop_columns")
 
 
-def test_null_target(tmp_path: Path) -> None:
+def test_unlabeled_rows_go_on_to_validate_and_a_target_without_values_is_refused(tmp_path: Path) -> None:
     frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0], "label": ["a", None, "a", "b"]})
     frame.to_csv(tmp_path / "nan.csv", index=False)
     proc = run_ingest(tmp_path, source=str(tmp_path / "nan.csv"), target="label")
-    assert_refused(proc, tmp_path, "nan.csv", "target column 'label' has 1 null values")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 of 4 rows have no label (unlabeled); validate quarantines them" in proc.stderr
+    assert pd.read_parquet(tmp_path / "out.parquet")["label"].isna().sum() == 1
+    frame.assign(label=None).to_csv(tmp_path / "none.csv", index=False)
+    proc = run_ingest(tmp_path, source=str(tmp_path / "none.csv"), target="label")
+    assert_refused(proc, tmp_path, "none.csv", "target column 'label' has no values (all 4 rows are null)")
 
 
 def test_unknown_params_key(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ def stage_args(setup: dict[str, Any], tmp_path: Path, params: Path | None = None
         "reference": d / "train.parquet", "schema": d / "schema.json", "model": d / "model.joblib",
         "meta": d / "model.json", "test-metrics": d / "test_metrics.json", "feedback": tmp_path / "feedback",
         "metrics": tmp_path / "out" / "monitor.json", "report": tmp_path / "out" / "drift.html",
+        "details": tmp_path / "out" / "drift.json",
     } | {name.replace("_", "-"): path for name, path in paths.items()}  # fmt: skip
     return [arg for name, path in files.items() for arg in (f"--{name}", str(path))]
 
@@ -49,7 +50,12 @@ def test_main_writes_metrics_and_a_report_with_a_plot_per_drifted_feature(setup,
     out = run_main(setup, tmp_path, scored_batch(setup, "v2", 7))
     metrics = read_json(out / "monitor.json")
     assert metrics["retrain"] is True
-    assert metrics["reasons"]
+    assert set(metrics) == {"retrain", "n_drifted", "drift_share", "prediction_psi"}  # the headline: no labels yet
+    assert metrics["n_drifted"] == len(tel.DRIFTED_FEATURES) and metrics["prediction_psi"] > 0.2
+    assert all(isinstance(v, bool | int | float) for v in metrics.values())
+    details = read_json(out / "drift.json")  # every statistic: a plain output
+    assert details["reasons"] and set(details["drifted_features"]) == set(tel.DRIFTED_FEATURES)
+    assert details["n_drifted"] == metrics["n_drifted"] and details["prediction"]["psi"] == metrics["prediction_psi"]
     page = (out / "drift.html").read_text()
     images = re.findall(r"<img alt='([^']+)' src='data:image/png;base64,", page)
     assert sorted(images) == sorted(tel.DRIFTED_FEATURES)

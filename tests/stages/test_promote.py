@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.test_promotion import META, METRICS, NO_CHAMPION, champion
+from tests.test_promotion import META, METRICS, NO_CHAMPION, REGRESSION_META, REGRESSION_METRICS, champion
 
 from lifecycle.io import sha256_file
 from lifecycle.stages import promote
@@ -18,12 +18,15 @@ from lifecycle.stages import promote
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def stage_inputs(tmp_path: Path, metrics: dict, champ: dict, promote: dict | None = None) -> Path:
+def stage_inputs(
+    tmp_path: Path, metrics: dict, champ: dict, promote: dict | None = None, meta: dict = META, task: str | None = None
+) -> Path:
     tmp_path.mkdir(parents=True, exist_ok=True)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["promote"].update(promote or {})
+    params["ingest"]["task"] = task or params["ingest"]["task"]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    files = {"metrics.json": metrics, "model.json": META, "champion.json": champ, "validate.json": {"success": True}}
+    files = {"metrics.json": metrics, "model.json": meta, "champion.json": champ, "validate.json": {"success": True}}
     for name, content in files.items():
         (tmp_path / name).write_text(json.dumps(content))
     (tmp_path / "plots" / "images").mkdir(parents=True)
@@ -75,11 +78,26 @@ def test_stage_missing_metric_exits_1_naming_it(tmp_path: Path) -> None:
     proc = promote_stage(stage_inputs(tmp_path, metrics, NO_CHAMPION))
     assert proc.returncode == 1
     assert (
-        "metrics.json: metric(s) log_loss named in promote.max.log_loss are missing from the metrics file"
-        in proc.stderr
+        "metrics.json: metric(s) log_loss named in promote.classification.max.log_loss are missing from the "
+        "metrics file" in proc.stderr
     )
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out/promotion.json").exists()
+
+
+def test_switching_the_task_switches_the_thresholds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the repository's params.yaml with only ingest.task changed: the regression model meets promote.regression
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    gates = params["promote"]["regression"]
+    monkeypatch.chdir(stage_inputs(tmp_path, REGRESSION_METRICS, NO_CHAMPION, meta=REGRESSION_META, task="regression"))
+    promote.main(STAGE_ARGS)
+    decision = json.loads(Path("out/promotion.json").read_text())
+    assert decision["gates"] == "promote.regression"
+    named = {c["metric"] for c in decision["criteria"]}
+    assert named == {m for kind in ("min", "max", "min_improvement") for m in gates[kind]}
+    assert named <= set(REGRESSION_METRICS)
+    card = Path("reports/model_card.md").read_text()
+    assert "Thresholds are `promote.regression.*` in params.yaml" in card
 
 
 @pytest.mark.slow

@@ -29,7 +29,7 @@ def stage_args(d: Path, tmp_path: Path, incoming: Path, params: Path = ROOT / "p
         "--params", str(params), "--incoming", str(incoming), "--model", str(d / "model.joblib"),
         "--meta", str(d / "model.json"), "--schema", str(d / "schema.json"), "--contracts", CONTRACTS,
         "--out", str(tmp_path / "o.parquet"), "--quarantine", str(tmp_path / "q.parquet"),
-        "--metrics", str(tmp_path / "m.json"),
+        "--metrics", str(tmp_path / "m.json"), "--summary", str(tmp_path / "s.json"),
     ]  # fmt: skip
 
 
@@ -53,10 +53,13 @@ def test_command_line_writes_outputs_and_metrics(trained, tmp_path) -> None:
     stage.main(argv)
     first = (tmp_path / "o.parquet").read_bytes(), (tmp_path / "m.json").read_bytes()
     metrics = read_json(tmp_path / "m.json")
-    assert metrics["rows_read"] == 800
-    assert metrics["files"] == ["in.csv"]
-    assert metrics["model_version"] == trained["record"].version
-    assert sum(metrics["prediction_counts"].values()) == metrics["rows_scored"]
+    assert metrics == {"rows_read": 800, "rows_scored": metrics["rows_scored"],
+                       "rows_quarantined": 800 - metrics["rows_scored"],
+                       "quarantine_fraction": metrics["quarantine_fraction"]}  # headline numbers only  # fmt: skip
+    summary = read_json(tmp_path / "s.json")
+    assert summary["files"] == ["in.csv"]
+    assert summary["model_version"] == trained["record"].version
+    assert sum(summary["prediction_counts"].values()) == metrics["rows_scored"] == summary["rows_scored"]
     stage.main(argv)
     assert ((tmp_path / "o.parquet").read_bytes(), (tmp_path / "m.json").read_bytes()) == first  # deterministic
 

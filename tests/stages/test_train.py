@@ -40,10 +40,11 @@ def test_stage_records_best_params_in_meta_and_cv_results(tmp_path: Path) -> Non
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     df.to_parquet(tmp_path / "train.parquet")
     (tmp_path / "schema.json").write_text(json.dumps(schema.to_dict()))
-    out = {name: tmp_path / name for name in ("model.joblib", "train.json", "cv.json")}
+    out = {name: tmp_path / name for name in ("model.joblib", "train.json", "cv.json", "cv_metrics.json")}
     argv = ["--params", str(tmp_path / "params.yaml"), "--data", str(tmp_path / "train.parquet")]
     argv += ["--schema", str(tmp_path / "schema.json"), "--model", str(out["model.joblib"])]
     argv += ["--meta", str(out["train.json"]), "--cv-results", str(out["cv.json"])]
+    argv += ["--cv-metrics", str(out["cv_metrics.json"])]
     train_stage.main(argv)
     meta = json.loads(out["train.json"].read_text())
     cv = json.loads(out["cv.json"].read_text())
@@ -52,6 +53,10 @@ def test_stage_records_best_params_in_meta_and_cv_results(tmp_path: Path) -> Non
     for name, value in cv["best_params"].items():
         assert meta["model"]["hyperparameters"][name] == value
     assert len(cv["candidates"]) == 4
+    best = cv["candidates"][0]
+    metric = cv["metric"]  # the DVC metrics: numbers only, named after the metric
+    assert json.loads(out["cv_metrics.json"].read_text()) == {metric: best["mean"], f"{metric}_std": best["std"],
+                                                             "candidates": 4}  # fmt: skip
     assert "fit_time" not in out["cv.json"].read_text()  # nothing volatile
     bytes_before = out["cv.json"].read_bytes(), out["train.json"].read_bytes()
     train_stage.main(argv)

@@ -10,9 +10,9 @@ import pandas as pd
 from lifecycle.config import Ingest, Retrain
 from lifecycle.data import telemetry
 from lifecycle.data.labelled import training_rows
-from lifecycle.data.readers import read_table
+from lifecycle.data.readers import check_text_columns, read_table
 from lifecycle.errors import DataError
-from lifecycle.schema import Schema, coerce_frame, infer_schema, normalize_columns
+from lifecycle.schema import Schema, coerce_frame, infer_schema, normalize_columns, normalize_name, resolve_column
 
 log = logging.getLogger(__name__)
 TELEMETRY = "telemetry"  # ingest.source of the built-in simulator
@@ -30,14 +30,17 @@ def load_dataset(
 
     ``labelled``: the labelled batches (:func:`lifecycle.data.labelled.read_labelled` of ``labelled_source``), added
     to or replacing the source's rows by ``retrain.strategy`` (:func:`lifecycle.data.labelled.training_rows`);
-    None or empty: the source's rows alone (``recent`` then fails, naming ``labelled_source``).
+    None or empty: the source's rows alone (``recent`` then fails, naming ``labelled_source``). Their column names
+    are normalized (as :func:`lifecycle.data.labelled.label_batches` writes them); they take the source's headers as
+    written, so :func:`prepare` sees the source's own header (params may name columns either way).
     """
     source = "telemetry simulator" if ingest.source == TELEMETRY else ingest.source
     df = load_source(ingest, seed)
     if retrain is not None:
-        if ingest.normalize_columns:
-            df = normalize_columns(df)
         extra = pd.DataFrame() if labelled is None else labelled
+        if ingest.normalize_columns and not extra.empty:
+            normalize_columns(df)  # two headers that normalize alike: the same error prepare would raise
+            extra = extra.rename(columns={normalize_name(c): str(c) for c in df.columns})
         df = training_rows(df, extra, retrain.strategy, retrain.min_labelled_rows, labelled_source)
         if not extra.empty:
             source = f"{source} + {labelled_source}"
@@ -76,19 +79,30 @@ def load_source(ingest: Ingest, seed: int) -> pd.DataFrame:
 
 
 def prepare(df: pd.DataFrame, ingest: Ingest, source: str) -> tuple[pd.DataFrame, Schema]:
-    """Normalize column names (``ingest.normalize_columns``), drop ``ingest.drop_columns``, infer the schema and
-    give every column its canonical dtype.
+    """Check the text columns (:func:`~lifecycle.data.readers.check_text_columns`), normalize column names
+    (``ingest.normalize_columns``), drop ``ingest.drop_columns``, infer the schema and give every column its
+    canonical dtype.
+
+    Columns named in params (``target``, ``drop_columns``, ``id_columns``) may be written as the file's header
+    writes them or normalized. Dates are learned from through ``ingest.datetime_features``, except in the
+    simulator's data (``source`` = ``telemetry simulator``): its ``recorded_at`` says when a reading was taken, which
+    its sensors already carry (season: ambient temperature; pack age: charge cycles), and its fleet v2 is a year
+    later, where elapsed time only extrapolates.
 
     Returns ``(table, schema)``: the table holds exactly the schema's columns, in its order. ``source`` names the
-    data in errors. Raises :class:`~lifecycle.errors.DataError` for a dropped column that does not exist and for
-    everything :func:`lifecycle.schema.infer_schema` refuses (missing target, single class, null target, ...).
+    data in errors. Raises :class:`~lifecycle.errors.DataError` for a params column that does not exist, for text
+    columns that hold numbers or dates pandas did not parse (naming the ``read_options`` fix), and for everything
+    :func:`lifecycle.schema.infer_schema` refuses (missing target, single class, all-null column, ...).
     """
+    simulated = ingest.source == TELEMETRY
+    if not simulated:
+        check_text_columns(df, source, ingest.read_options)
+    written = {str(c): str(c) for c in df.columns}
     if ingest.normalize_columns:
+        written = {normalize_name(c): str(c) for c in df.columns}
         df = normalize_columns(df)
-    missing = [c for c in ingest.drop_columns if c not in df.columns]
-    if missing:
-        raise DataError(f"{source}: ingest.drop_columns lists {missing}, not columns of the data")
-    df = df.drop(columns=list(ingest.drop_columns))
+    dropped = [resolve_column(c, df.columns, "ingest.drop_columns", source, written) for c in ingest.drop_columns]
+    df = df.drop(columns=dropped)
     schema = infer_schema(
         df,
         target=ingest.target,
@@ -96,6 +110,9 @@ def prepare(df: pd.DataFrame, ingest: Ingest, source: str) -> tuple[pd.DataFrame
         id_columns=ingest.id_columns,
         max_categories=ingest.max_categories,
         source=source,
+        min_category_rows=ingest.min_category_rows,
+        datetime_features=() if simulated else ingest.datetime_features,
+        written=written,
     )
     df = coerce_frame(df, schema)
     return df[[c.name for c in schema.columns]], schema

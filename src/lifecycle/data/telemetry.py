@@ -10,13 +10,14 @@ climate, more fast charging and older packs; ``DRIFTED_FEATURES`` and ``STABLE_F
 columns that moves. Everything is drawn from one ``np.random.default_rng(seed)``, so the same arguments
 always give the same frame.
 
-    python -m lifecycle.data.telemetry --version v2 --rows 50000 --seed 7 --out data/raw/telemetry.parquet
+    python -m lifecycle.data.telemetry --fleet v2 --rows 50000 --seed 7 --out data/raw/telemetry.parquet
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -231,21 +232,35 @@ def generate(
     return pd.DataFrame(frame)
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` keeps the module docstring's layout and shows every option's default."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point: generate a telemetry batch and write it as CSV or Parquet."""
+    """Command-line entry point: generate a telemetry batch and write it as CSV or Parquet.
+
+    ``--fleet`` picks the fleet version (v1, v2); ``--version`` prints the package's version, as elsewhere.
+    Exits 2 (argparse) on a bad argument, naming it and the fix.
+    """
+    from lifecycle import __version__
+
     parser = argparse.ArgumentParser(
-        prog="python -m lifecycle.data.telemetry",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog="python -m lifecycle.data.telemetry", description=__doc__, formatter_class=_HelpFormatter
     )
-    parser.add_argument("--version", default="v1", choices=sorted(_FLEETS), help="fleet version (default v1)")
+    parser.add_argument("--version", action="version", version=f"lifecycle {__version__}")
+    parser.add_argument("--fleet", default="v1", choices=sorted(_FLEETS), help="fleet version: v2 is v1 a year later")
     parser.add_argument("--rows", type=int, default=50_000, help="number of rows, duplicates included")
     parser.add_argument("--seed", type=int, default=42, help="random seed")
     parser.add_argument("--out", type=Path, required=True, help="output file, .csv or .parquet")
     parser.add_argument("--missing-rate", type=float, default=0.01, help="fraction of sensor cells set NaN")
     parser.add_argument("--glitch-rate", type=float, default=0.002, help="fraction of rows with a glitch")
     parser.add_argument("--duplicate-rate", type=float, default=0.005, help="fraction of duplicated rows")
-    args = parser.parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    for i, arg in enumerate(args_list[:-1]):
+        if arg == "--version" and args_list[i + 1] in _FLEETS:  # the flag's meaning before it was renamed
+            parser.error(f"--version {args_list[i + 1]}: the fleet is chosen with --fleet {args_list[i + 1]} "
+                         "(--version prints the package version)")  # fmt: skip
+    args = parser.parse_args(args_list)
     if args.out.suffix.lower() not in {".csv", ".parquet"}:
         parser.error(f"--out {args.out}: unsupported suffix {args.out.suffix!r}; end the path in .csv or .parquet")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -253,12 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         rates = {"missing_rate": args.missing_rate, "glitch_rate": args.glitch_rate}
-        df = generate(args.rows, args.version, args.seed, duplicate_rate=args.duplicate_rate, **rates)
+        df = generate(args.rows, args.fleet, args.seed, duplicate_rate=args.duplicate_rate, **rates)
     except ValueError as exc:
         parser.error(str(exc))
     write_table(df, args.out)
     elapsed = time.perf_counter() - started
-    logger.info("wrote %d rows of fleet %s to %s in %.2f s", len(df), args.version, args.out, elapsed)
+    logger.info("wrote %d rows of fleet %s to %s in %.2f s", len(df), args.fleet, args.out, elapsed)
     return 0
 
 

@@ -3,8 +3,9 @@
 The Experiment (kubeflow.org/v1beta1) searches ``train.search_space.<train.model>`` (lists become ``discrete`` or
 ``categorical`` parameters, ``{low, high, log}`` ranges ``int`` or ``double`` ones) with Katib's ``grid`` algorithm
 when ``train.search`` is grid, else ``random`` (``train.search_iterations`` trials). Its objective is the
-promotion metric: the first metric of ``promote.min_improvement`` (the one compared with the champion), else of
-``promote.min``, else of ``promote.max``; maximized for scores, minimized for losses.
+promotion metric of ``ingest.task``: the first metric of ``promote.<task>.min_improvement`` (the one compared with
+the champion), else of ``promote.<task>.min``, else of ``promote.<task>.max``; maximized for scores, minimized for
+losses.
 
 Each trial is a Job in the project's image running ``python -m lifecycle.kfp trial``: the dvc.yaml stage that
 writes ``paths.model`` (``train``) with ``train.search: grid`` over the trial's single candidate, so its score is
@@ -40,13 +41,17 @@ class KatibError(LifecycleError):
     """The search space or the promotion criteria cannot make a Katib Experiment."""
 
 
-def objective(promote: Mapping[str, Any]) -> tuple[str, str]:
-    """``(metric, "maximize"|"minimize")`` of the promotion gate's params (see the module docstring)."""
+def objective(promote: Mapping[str, Any], task: str) -> tuple[str, str]:
+    """``(metric, "maximize"|"minimize")`` of the promotion gate's params for ``task`` (``promote.<task>``, see the
+    module docstring)."""
+    gates = promote.get(task) or {}
     for key in ("min_improvement", "min", "max"):
-        names = list(promote.get(key) or {})
+        names = list(gates.get(key) or {})
         if names:
             return names[0], "maximize" if higher_is_better(names[0]) else "minimize"
-    raise KatibError("params.yaml: promote: no metric in min_improvement, min or max to use as the Katib objective")
+    raise KatibError(
+        f"params.yaml: promote.{task}: no metric in min_improvement, min or max to use as the Katib objective"
+    )
 
 
 def katib_parameters(space: Mapping[str, Any], where: str) -> list[dict[str, Any]]:
@@ -97,7 +102,7 @@ def experiment(project: ProjectSpec, kfp: Kfp, inputs: Mapping[str, str] | None 
     model = train["model"]
     where = f"train.search_space.{model}"
     parameters = katib_parameters((train.get("search_space") or {}).get(model) or {}, where)
-    metric, direction = objective(params["promote"])
+    metric, direction = objective(params["promote"], params["ingest"]["task"])
     grid = train.get("search") == "grid"
     if grid and any(p["parameterType"] in ("int", "double") for p in parameters):
         raise KatibError(f"params.yaml: {where}: train.search is grid, which needs lists, not {{low, high}} ranges")
@@ -213,11 +218,9 @@ def run_trial(spec: Mapping[str, Any], inputs: Mapping[str, str], values: Mappin
         for name, out in spec["outputs"].items():
             if out["kind"] == "Metrics":
                 result = json.loads(Path(args[name].path).read_text(encoding="utf-8"))
-                if result.get("metric") == metric and "best_score" in result:
-                    return float(result["best_score"])
-    raise KatibError(
-        f"trial: the stage wrote no cross-validation result for {metric} (a metrics output with best_score)"
-    )
+                if isinstance(result.get(metric), int | float):  # lifecycle.modeling.search.headline
+                    return float(result[metric])
+    raise KatibError(f"trial: the stage wrote no cross-validation result for {metric} (a metrics output with it)")
 
 
 def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:

@@ -8,7 +8,8 @@ The one reading of dvc.yaml that the Kubeflow pipeline is built from, so the two
   the DAG; a ``deps`` path under ``src/`` is code (in the image); any other ``deps`` path is an *external input*
   (a file or folder no stage writes: data contracts, incoming batches, the champion record) that the pipeline
   imports from a URI;
-- a stage's ``params`` entries name the params.yaml sections it receives (``base.seed`` -> ``base``).
+- a stage's ``params`` entries name the params.yaml sections it receives (``base.seed`` -> ``base``; ``params.yaml:``
+  without keys, the whole file: every section but the compile-time ones, :data:`COMPILE_TIME`).
 
 Pure: reads two YAML files, imports nothing of kfp. Raises :class:`KfpSpecError` naming the stage and the entry
 for anything it cannot map (a ``foreach`` stage, an unknown ``${key}``, a params file other than params.yaml).
@@ -42,6 +43,9 @@ KIND_BY_SUFFIX: dict[str, Kind] = {
     ".md": "Markdown",
 }
 S3_SECRET_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")  # keys of kfp.s3_secret, as env vars
+# params.yaml sections that are never pipeline parameters: the file layout and the cluster settings are fixed when
+# the pipeline is compiled (a stage that declares the whole file gets every other section)
+COMPILE_TIME = ("paths", "kfp")
 _VAR = re.compile(r"\$\{\s*([A-Za-z_][\w.-]*)\s*\}")
 
 
@@ -294,6 +298,9 @@ def _check_not_parent(path: str, outs: Mapping[str, tuple[str, str, Kind]], stag
 def _sections(stage: str, entries: Any, params: Mapping[str, Any]) -> tuple[str, ...]:
     wanted: set[str] = set()
     for entry in entries or []:
+        if isinstance(entry, Mapping) and list(entry) == ["params.yaml"] and not entry["params.yaml"]:
+            wanted.update(s for s in params if s not in COMPILE_TIME)  # `- params.yaml:` (no keys): the whole file
+            continue
         if not isinstance(entry, str):
             raise KfpSpecError(
                 f"dvc.yaml: stages.{stage}.params: {entry!r}: only keys of params.yaml are supported, not other files"

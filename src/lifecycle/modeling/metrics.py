@@ -1,4 +1,8 @@
-"""Metric names and how they are computed: one name everywhere (dvclive, promotion, PR report, API)."""
+"""Metric names and how they are computed: one name everywhere (dvclive, promotion, PR report, API).
+
+Importing this module is cheap: scikit-learn (~0.5-1 s to import) is imported by :func:`compute_metrics` only, so
+the stages that only need the names and directions (promote, the PR report) do not pay for it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as skm
 
 from lifecycle.config import LOSSES, METRICS
 
@@ -29,6 +32,8 @@ def compute_metrics(
     root of ``mean_squared_error``. Returns plain floats rounded to 6 digits, in the units of the target for
     rmse and mae. Raises ``ValueError`` (from scikit-learn) for mismatched shapes or labels.
     """
+    from sklearn import metrics as skm
+
     if task == "classification":
         out = {
             "accuracy": skm.accuracy_score(y_true, y_pred),

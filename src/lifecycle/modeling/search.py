@@ -146,6 +146,20 @@ def summarize(cv_results: Mapping[str, Any], metric: str, train: Train) -> dict:
     }
 
 
+def headline(search: Mapping[str, Any]) -> dict[str, float | int]:
+    """The search's numbers worth a column in ``dvc metrics show`` / ``dvc exp show``: the best candidate's mean
+    cross-validation score under the metric's own name (e.g. ``f1_macro``; losses as losses), its standard deviation
+    across folds (``<metric>_std``) and the number of candidates tried. ``{}`` without a search.
+
+    ``search``: :func:`summarize`'s dict (or ``{"method": "none", ...}``). The candidates and best params stay in
+    the cross-validation results file, a plain output.
+    """
+    if not search.get("candidates"):
+        return {}
+    metric, best = str(search["metric"]), search["candidates"][0]
+    return {metric: best["mean"], f"{metric}_std": best["std"], "candidates": len(search["candidates"])}
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars (sampled from distributions) -> Python numbers, floats rounded for stable JSON."""
     if isinstance(value, np.generic):

@@ -60,7 +60,7 @@ def analyse(
     log_drift = None
     if log_records is not None and not log_records.empty:
         log_drift = prediction_log_drift(log_records, reference, reference_pred, schema, cfg)
-    reasons = retrain_reasons(features, prediction, feedback, test_metrics, cfg, log_drift)
+    reasons = retrain_reasons(features, prediction, feedback, test_metrics, cfg, log_drift, task=schema.task)
     result: dict[str, Any] = {
         "retrain": bool(reasons),
         "reasons": reasons,
@@ -73,13 +73,31 @@ def analyse(
         "prediction": prediction.to_dict(),
         "feedback": {
             **feedback,
-            "metric": cfg.feedback_metric,
+            "metric": cfg.feedback_rule(schema.task).metric,
             "test": {k: v for k, v in test_metrics.items() if k in (*CLASSIFICATION, *REGRESSION)},
         },
     }
     if log_drift is not None:
         result["prediction_log"] = log_drift
     return result, features
+
+
+def headline(result: dict[str, Any]) -> dict[str, Any]:
+    """The monitoring numbers worth a column in ``dvc metrics show`` / ``dvc exp show`` (metrics/monitor.json):
+    ``retrain``, ``n_drifted`` (features), ``drift_share`` (of features) and ``prediction_psi``, plus the feedback
+    metric (``feedback_<metric>``) when labels were joined. The per-feature statistics, reasons and the rest of
+    :func:`analyse`'s ``result`` go to the drift report's JSON, a plain output."""
+    out: dict[str, Any] = {
+        "retrain": result["retrain"],
+        "n_drifted": result["n_drifted"],
+        "drift_share": result["drift_share"],
+        "prediction_psi": result["prediction"]["psi"],
+    }
+    feedback = result["feedback"]
+    metric = feedback.get("metric")
+    if feedback.get("rows") and metric in feedback.get("metrics", {}):
+        out[f"feedback_{metric}"] = feedback["metrics"][metric]
+    return out
 
 
 def prediction_log_drift(

@@ -70,7 +70,7 @@ class FeatureDrift:
             "kind": self.kind,
             "psi": _r(self.psi),
             test: _r(self.statistic),
-            p_name: _r(self.p_value),
+            p_name: _sig(self.p_value),
             "missing_reference": _r(self.missing_reference),
             "missing_current": _r(self.missing_current),
             "missing_delta": _r(self.missing_delta),
@@ -83,6 +83,11 @@ class FeatureDrift:
 def _r(x: float) -> float | None:
     """Round for JSON; NaN (an undefined statistic) becomes null."""
     return None if x is None or not math.isfinite(x) else round(float(x), 6)
+
+
+def _sig(x: float) -> float | None:
+    """A p-value for JSON: 4 significant digits, so 1.1e-189 stays 1.1e-189 instead of rounding to 0.0; NaN -> null."""
+    return None if x is None or not math.isfinite(x) else float(f"{float(x):.4g}")
 
 
 # --------------------------------------------------------------------------------------------- statistics

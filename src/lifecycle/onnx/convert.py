@@ -22,8 +22,8 @@ import pandas as pd
 from lifecycle.artifact import ContractSection, ModelMetadata, OnnxSection
 from lifecycle.config import Export
 from lifecycle.errors import DataError
-from lifecycle.onnx import skl2onnx_patches
-from lifecycle.onnx.parity import check_parity
+from lifecycle.onnx import skl2onnx_patches, steps
+from lifecycle.onnx.parity import check_parity, parity_sample
 from lifecycle.onnx.runtime import META_KEY, describe, plain
 from lifecycle.quality.contract import Contract, numeric_bounds
 from lifecycle.schema import Schema
@@ -49,13 +49,16 @@ def float32_model(estimator: Any) -> bool:
 
 def _metadata(pipeline: Any, schema: Schema, numeric_type: str) -> dict[str, Any]:
     classes = [plain(c) for c in getattr(pipeline, "classes_", [])] if schema.task == "classification" else []
-    return {
+    meta = {
         "task": schema.task,
         "numeric": schema.numeric,
         "numeric_type": numeric_type,
         "categorical": schema.categorical,
         "classes": classes,
     }
+    if schema.datetime_features:  # only then: the graphs of schemas without dates keep their bytes
+        meta["datetime"] = schema.datetime_features
+    return meta
 
 
 def convert(pipeline: Any, schema: Schema, opset: int) -> bytes:
@@ -63,7 +66,8 @@ def convert(pipeline: Any, schema: Schema, opset: int) -> bytes:
     :class:`ConversionError` saying why.
 
     Inputs: one per feature column, named like the column: numeric ``[N, 1]`` float64 (float32 for decision
-    trees and forests, which compare float32 in scikit-learn), categorical ``[N, 1]`` strings. Outputs: ``label``
+    trees and forests, which compare float32 in scikit-learn), categorical ``[N, 1]`` strings, datetime ``[N, 1]``
+    float64 epoch seconds (:func:`lifecycle.modeling.features.epoch_seconds`; NaN = missing). Outputs: ``label``
     and ``probabilities`` (classification, no ZipMap) or ``variable`` (regression). ``opset``: the default domain's
     opset (``export.opset``); ai.onnx.ml is :data:`ML_OPSET`. Task, features, input type and classes are stored in
     the model's metadata (``metadata_props["lifecycle"]``), so :class:`~lifecycle.onnx.runtime.OnnxPredictor`
@@ -75,11 +79,19 @@ def convert(pipeline: Any, schema: Schema, opset: int) -> bytes:
     estimator = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
     single = float32_model(estimator)
     numeric_type = FloatTensorType if single else DoubleTensorType
-    numeric, categorical = set(schema.numeric), set(schema.categorical)
+    steps.register_steps()
+    numeric, categorical, dates = set(schema.numeric), set(schema.categorical), set(schema.datetime_features)
     initial_types = [
-        (c, numeric_type([None, 1]) if c in numeric else StringTensorType([None, 1]))
+        (
+            c,
+            numeric_type([None, 1])
+            if c in numeric
+            else DoubleTensorType([None, 1])
+            if c in dates
+            else StringTensorType([None, 1]),
+        )
         for c in schema.features
-        if c in numeric or c in categorical
+        if c in numeric or c in categorical or c in dates
     ]
     options = {id(estimator): {"zipmap": False}} if schema.task == "classification" else None
     with skl2onnx_patches.recording_thresholds(enabled=not single) as thresholds:
@@ -171,13 +183,18 @@ def package(
     X: pd.DataFrame,
     cfg: Export,
     *,
+    seed: int,
+    y: pd.Series | None = None,
     contract: Contract | None = None,
     onnx_file: str = "model.onnx",
 ) -> tuple[bytes | None, ModelMetadata]:
-    """The export stage's work, without I/O: :func:`export_pipeline` on ``X`` (raw feature columns of the test
-    split, shape (n, features)) with the ``export.*`` thresholds, and model.json's record = ``train`` plus the
-    ``onnx`` section (named ``onnx_file``, with the graph's sha256 and size when usable) and, with ``contract``,
-    the ``contract`` section (its numeric bounds on the features, which the server enforces).
+    """The export stage's work, without I/O: :func:`export_pipeline` with the ``export.*`` thresholds on the rows
+    of ``X`` (raw feature columns of the test split, shape (n, features); ``y`` its target, shape (n,), optional)
+    that :func:`~lifecycle.onnx.parity.parity_sample` draws with ``seed`` (base.seed; ``export.parity_rows`` of
+    them plus rows of every class of ``y``, category and missing feature), and model.json's record = ``train``
+    plus the ``onnx`` section (named ``onnx_file``, with the graph's sha256 and size when usable; its
+    ``parity`` also says how many test rows the sample was drawn from, ``sampled_from``, and the ``seed``) and,
+    with ``contract``, the ``contract`` section (its numeric bounds on the features, which the server enforces).
 
     Returns ``(onnx bytes or None, record)``. Raises :class:`DataError` when ``train`` already has an ``onnx`` or
     ``contract`` section (it is not train's record) or ``X`` has no rows.
@@ -185,10 +202,14 @@ def package(
     for key in ("onnx", "contract"):
         if getattr(train, key) is not None:
             raise DataError(f"the train metadata already has a key {key!r}; only export writes it into model.json")
+    rows = parity_sample(X, schema, cfg.parity_rows, seed, y)
+    sample = X if len(rows) == len(X) else X.iloc[rows]
     model, report = export_pipeline(
-        pipeline, schema, X, enabled=cfg.enabled, opset=cfg.opset,
+        pipeline, schema, sample, enabled=cfg.enabled, opset=cfg.opset,
         max_abs_diff=cfg.max_abs_diff, min_label_agreement=cfg.min_label_agreement,
     )  # fmt: skip
+    if report["parity"] is not None:
+        report["parity"] |= {"sampled_from": len(X), "seed": seed}
     digest = hashlib.sha256(model).hexdigest() if model else None
     onnx = OnnxSection(file=onnx_file, sha256=digest, bytes=len(model or b""), **report)
     limits = None

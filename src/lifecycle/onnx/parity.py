@@ -2,7 +2,9 @@
 
 The scikit-learn side is :func:`lifecycle.artifact.predict`, the one prediction path that evaluate, score and the
 server use; the ONNX side is :class:`lifecycle.onnx.runtime.OnnxPredictor` on one thread, so the sums are the same
-on every machine and the report is deterministic.
+on every machine and the report is deterministic. The rows are :func:`parity_sample`'s: a seeded sample of the
+test split (``export.parity_rows``) that holds rows of every class, every category and every missing feature, so
+a test split of millions of rows is not predicted twice more only to compare two engines.
 """
 
 from __future__ import annotations
@@ -18,6 +20,41 @@ from lifecycle.artifact import predict
 from lifecycle.errors import DataError
 from lifecycle.onnx.runtime import OnnxPredictor
 from lifecycle.schema import Schema
+
+COVER_ROWS = 10  # parity_sample: rows of each class, category and missing feature it holds at least (when present)
+
+
+def parity_sample(X: pd.DataFrame, schema: Schema, rows: int, seed: int, y: pd.Series | None = None) -> np.ndarray:
+    """Positions (sorted, unique) of the rows of ``X`` (raw feature columns of the test split, shape (n, features);
+    ``y`` its target, shape (n,), optional) that parity is checked on.
+
+    Every row when ``rows`` (``export.parity_rows``) is 0 or at least n. Otherwise the first ``rows`` positions of
+    a permutation drawn with ``seed`` (numpy's ``default_rng(seed).permutation``), plus, for each stratum a uniform
+    sample could miss, its first :data:`COVER_ROWS` rows in the same permutation (all of them when it has fewer):
+    each class of ``y`` (classification), each category of each categorical feature, and the missing values of
+    each feature. So rare classes and categories, and the imputers' path, are compared too; the result has
+    between ``rows`` and ``rows + COVER_ROWS x strata`` rows, the same for the same inputs.
+    """
+    n = len(X)
+    if rows == 0 or rows >= n:
+        return np.arange(n)
+    order = np.random.default_rng(seed).permutation(n)
+    picked = [order[:rows]]
+    strata: list[np.ndarray] = []
+    if y is not None and schema.task == "classification":
+        codes = pd.Categorical(y).codes
+        strata += [codes == k for k in np.unique(codes)]  # code -1: a missing label, a stratum of its own
+    for column in schema.categorical:
+        codes = pd.Categorical(X[column]).codes
+        strata += [codes == k for k in np.unique(codes)]  # -1: missing
+    for column in schema.numeric:
+        missing = X[column].isna().to_numpy()
+        if missing.any():
+            strata.append(missing)
+    for mask in strata:
+        in_order = np.flatnonzero(mask[order])  # ranks, in the permutation, of the stratum's rows
+        picked.append(order[in_order[:COVER_ROWS]])
+    return np.unique(np.concatenate(picked))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -25,7 +25,7 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 
-from lifecycle.artifact import ModelMetadata
+from lifecycle.artifact import ModelIntegrityError, ModelMetadata
 from lifecycle.errors import DataError
 from lifecycle.schema import Schema
 
@@ -56,6 +56,15 @@ def _classes_array(classes: Sequence[Any]) -> np.ndarray:
     if classes and all(isinstance(c, int | float) and not isinstance(c, bool) for c in classes):
         return np.asarray(classes, dtype=np.float64)
     return np.asarray(list(classes), dtype=object)
+
+
+def _seconds(values: Any) -> np.ndarray:
+    """A datetime feature's tensor, shape (n, 1): float64 epoch seconds, NaN where missing, converted exactly as the
+    pipeline's step converts them (:func:`lifecycle.modeling.features.epoch_seconds`)."""
+    from lifecycle.modeling.features import epoch_seconds  # only models with datetime features need it
+
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    return epoch_seconds(series).reshape(-1, 1)
 
 
 class OnnxPredictor:
@@ -95,16 +104,19 @@ class OnnxPredictor:
         self.numeric: list[str] = meta["numeric"]
         self.numeric_dtype = np.float32 if meta.get("numeric_type") == "float32" else np.float64
         self.categorical: list[str] = meta["categorical"]
-        if (self.task, set(self.numeric), set(self.categorical)) != (
+        self.datetime: list[str] = meta.get("datetime", [])  # fed as float64 epoch seconds
+        if (self.task, set(self.numeric), set(self.categorical), set(self.datetime)) != (
             schema.task,
             set(schema.numeric),
             set(schema.categorical),
+            set(schema.datetime_features),
         ):
             raise DataError(
-                f"{source}: exported for task {self.task!r} with features {self.numeric + self.categorical}, "
-                f"but the schema says {schema.task!r} with {schema.numeric + schema.categorical}; rerun `dvc repro`"
+                f"{source}: exported for task {self.task!r} with features "
+                f"{self.numeric + self.categorical + self.datetime}, but the schema says {schema.task!r} with "
+                f"{schema.numeric + schema.categorical + schema.datetime_features}; rerun `dvc repro`"
             )
-        self.features = self.numeric + self.categorical
+        self.features = self.numeric + self.categorical + self.datetime
         self.classes_ = _classes_array(meta["classes"]) if self.task == "classification" else None
         self._index = {plain(c): i for i, c in enumerate(meta["classes"])}
         self._outputs = [o.name for o in self.session.get_outputs()]
@@ -125,6 +137,8 @@ class OnnxPredictor:
                 value = record[name]
                 missing = value is None or (isinstance(value, float) and value != value)
                 feed[name] = np.array([[MISSING if missing else str(value)]], dtype=object)
+            for name in self.datetime:
+                feed[name] = _seconds([record.get(name)])
         except KeyError as exc:
             raise DataError(f"record has no feature {exc.args[0]!r}; send every feature of the schema") from exc
         except (TypeError, ValueError) as exc:
@@ -150,6 +164,8 @@ class OnnxPredictor:
             column = df[name]
             values = column.astype(object).where(column.notna(), MISSING).map(str)
             feed[name] = values.to_numpy(dtype=object).reshape(-1, 1)
+        for name in self.datetime:
+            feed[name] = _seconds(df[name])
         return feed
 
     def _feed_records(self, records: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -164,6 +180,8 @@ class OnnxPredictor:
                     MISSING if (v := r[name]) is None or (isinstance(v, float) and v != v) else str(v) for r in records
                 ]
                 feed[name] = np.array(texts, dtype=object).reshape(-1, 1)
+            for name in self.datetime:
+                feed[name] = _seconds([r.get(name) for r in records])
         except KeyError as exc:
             raise DataError(f"a record has no feature {exc.args[0]!r}; send every feature of the schema") from exc
         except (TypeError, ValueError) as exc:
@@ -205,11 +223,19 @@ class OnnxPredictor:
 
 
 def load_predictor(
-    model_meta: ModelMetadata | Mapping[str, Any], onnx_path: str | Path, schema: Schema, threads: int = 1
+    model_meta: ModelMetadata | Mapping[str, Any],
+    onnx_path: str | Path,
+    schema: Schema,
+    threads: int = 1,
+    *,
+    strict: bool = False,
 ) -> tuple[OnnxPredictor | None, str]:
     """The gate for a server: ``(OnnxPredictor, "")`` only if model.json's ``onnx`` section says usable (parity
     passed) and the sha256 of ``onnx_path``'s bytes matches the one recorded there; else ``(None, why)`` so the
-    caller falls back to scikit-learn and says so. Never raises for a bad or missing graph.
+    caller falls back to scikit-learn and says so. Never raises for a bad or missing graph, except with ``strict``
+    (the server): a file whose sha256 is not the recorded one then raises
+    :class:`~lifecycle.artifact.ModelIntegrityError`, because model.onnx and model.joblib are one model and a graph
+    that is not the exported one means the files were mixed or tampered with.
 
     ``model_meta``: the model's metadata, as a :class:`~lifecycle.artifact.ModelMetadata` or model.json's mapping.
     The bytes that are hashed are the bytes that are loaded (the file is read once).
@@ -228,7 +254,13 @@ def load_predictor(
     model = path.read_bytes()
     digest = hashlib.sha256(model).hexdigest()
     if digest != section.get("sha256"):
-        return None, f"{path}: sha256 {digest[:12]}... does not match model.json's {str(section.get('sha256'))[:12]}..."
+        why = f"{path}: sha256 {digest[:12]}... does not match model.json's onnx.sha256 {str(section.get('sha256'))[:12]}..."
+        if strict:
+            raise ModelIntegrityError(
+                f"refusing to start: {why}; model.onnx and model.joblib must come from the same export. Restore both "
+                "with `dvc checkout` / `dvc pull`, or rerun `dvc repro`"
+            )
+        return None, why
     try:
         return OnnxPredictor.from_bytes(model, schema, threads=threads, source=str(path)), ""
     except Exception as exc:  # a broken runtime must not stop the server: it falls back and says so

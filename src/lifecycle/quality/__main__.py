@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     data = args.data or params.paths.raw
     schema = read_schema(args.schema or params.paths.schema)
     df = read_parquet(data, "raw data", producer="dvc repro ingest")
-    write_suggestion(suggest_contract(df, schema, dataset, args.margin), out, force=args.force)
+    write_suggestion(suggest_contract(df, schema, dataset, params.validate, args.margin), out, force=args.force)
     log.info("wrote a starter contract for %s (%d columns, from %d rows of %s) to %s; review it and commit it",
              dataset, len(schema.columns), len(df), data, out)  # fmt: skip
 

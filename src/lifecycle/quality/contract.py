@@ -10,13 +10,17 @@
       charge_mode: {type: str, values: [slow, normal, fast]}
 
 :func:`load_contract` reads a file, :func:`parse_contract` a parsed mapping; every error names the file, the key
-and the fix. The rules built from a contract live in :mod:`lifecycle.quality.rules` (row level) and
-:mod:`lifecycle.quality.gx` (table level).
+and the fix. A dataset without a reviewed contract gets :func:`inferred_contract` (:func:`dataset_contract` picks):
+only the checks that need no review (the schema's types, the target present and labeled, its classes, no
+all-null column; no ranges, no category sets, repeated rows kept), so the pipeline runs while saying loudly that
+nobody reviewed what the data should look like. The rules built from a contract live in
+:mod:`lifecycle.quality.rules` (row level) and :mod:`lifecycle.quality.gx` (table level).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -25,7 +29,9 @@ import pandas as pd
 import yaml
 
 from lifecycle.errors import DataError
-from lifecycle.schema import normalize_name
+from lifecycle.schema import Schema, normalize_name
+
+log = logging.getLogger(__name__)
 
 ColumnType = Literal["float", "int", "bool", "str", "datetime"]
 # Contract type -> the exact pandas dtype ExpectColumnValuesToBeOfType checks. Not ExpectColumnValuesToBeInTypeList:
@@ -37,6 +43,7 @@ GX_TYPES: dict[str, str] = {
     "str": "str",
     "datetime": "datetime64[ns]",  # GE compares the numpy scalar type: any datetime64 resolution passes
 }
+ALMOST_ALL_NULL = 0.999999  # inferred contracts: a column may miss values, but not all of them
 _COLUMN_KEYS = {"type", "nullable", "min", "max", "values", "max_null_fraction", "description"}
 _TOP_KEYS = {"dataset", "description", "columns", "target", "row_id", "extra_columns", "duplicates"}
 
@@ -65,6 +72,7 @@ class Contract:
     extra_columns: Literal["fail", "ignore"] = "fail"
     duplicates: Literal["quarantine", "fail", "keep"] = "quarantine"
     path: str = ""
+    reviewed: bool = True  # False: inferred from the schema (no file at `path`): only checks that need no review
 
     def column(self, name: str) -> ColumnRule:
         """The rule of column ``name``; raises KeyError when the contract has no such column."""
@@ -107,6 +115,58 @@ def numeric_bounds(contract: Contract, columns: Sequence[str]) -> dict[str, list
         if c.name in columns and c.type in ("float", "int") and (c.min is not None or c.max is not None):
             bounds[c.name] = [None if c.min is None else float(c.min), None if c.max is None else float(c.max)]
     return bounds
+
+
+def inferred_contract(schema: Schema, dataset: str, path: str | Path, df: pd.DataFrame | None = None) -> Contract:
+    """The contract of a dataset nobody has reviewed yet (``reviewed=False``; ``path`` is where a reviewed one
+    would live): the checks that need no review, so they pass on any data ingest accepted unless it is unusable.
+
+    Every schema column with its type (the dtype of ``df``'s column when given, else the one its role gets in a
+    batch: numbers float, text str, datetimes datetime), no ranges and no category sets; the target not null (rows
+    without it are quarantined as unlabeled) with the classes as its values; any other column may miss values, but
+    not all of them; extra columns fail; repeated rows are kept (whether they are errors needs a review).
+    """
+    from lifecycle.quality.rules import column_kind  # rules imports this module
+
+    rules = []
+    for c in schema.columns:
+        if df is not None and c.name in df.columns:
+            kind = column_kind(df[c.name])
+        else:
+            kind = {"numeric": "float", "datetime": "datetime"}.get(c.role, "str")
+            if c.role == "target":
+                kind = c.dtype if c.dtype in GX_TYPES else "str"
+        if c.role == "target":
+            values = tuple(schema.classes) if schema.task == "classification" else None
+            rules.append(ColumnRule(c.name, kind, nullable=False, values=values))  # type: ignore[arg-type]
+        else:
+            rules.append(ColumnRule(c.name, kind, max_null_fraction=ALMOST_ALL_NULL))  # type: ignore[arg-type]
+    return Contract(
+        dataset=dataset,
+        columns=tuple(rules),
+        target=schema.target,
+        extra_columns="fail",
+        duplicates="keep",
+        path=str(path),
+        reviewed=False,
+    )
+
+
+def dataset_contract(
+    contracts_dir: str | Path, source: str, schema: Schema, df: pd.DataFrame | None = None
+) -> Contract:
+    """The reviewed contract of ``ingest.source`` (``<contracts_dir>/<dataset>.yaml``) when it exists, else
+    :func:`inferred_contract` (logged as a warning naming the file to write and the command that starts it).
+    Raises :class:`DataError` for a contract file that exists but is invalid."""
+    path = contract_path(contracts_dir, source)
+    if path.exists():
+        return load_contract(path)
+    log.warning(
+        "no reviewed data contract at %s: checking only what needs no review; write one with `make suite` "
+        "(python -m lifecycle.quality suggest), review it and commit it",
+        path,
+    )
+    return inferred_contract(schema, dataset_key(source), path, df)
 
 
 def load_contract(path: str | Path) -> Contract:

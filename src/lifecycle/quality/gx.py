@@ -183,15 +183,28 @@ class QualityResult:
     gx_result: dict[str, Any]  # {"table": <GE result JSON>, "rows": <GE result JSON>}, volatile fields removed
     source: str = ""
     contract_path: str = ""
+    contract_reviewed: bool = True
+    target: str | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)  # said with the verdict, pass or fail
+
+    @property
+    def contract_name(self) -> str:
+        """The contract as messages and reports name it."""
+        if self.contract_reviewed:
+            return self.contract_path or "?"
+        return f"none reviewed: checks inferred from the schema; {self.contract_path} does not exist"
 
     def summary(self, report_hint: str = "") -> str:
         """The terminal message: every failed rule with column, row count, examples and threshold."""
         rows = self.metrics.get("rows_checked", 0)
         status = "passed" if self.success else "FAILED"
+        unlabeled = self.metrics.get("rows_unlabeled", 0)
         lines = [
-            f"{self.source or 'data'}: data quality gate {status} (contract {self.contract_path or '?'}): "
+            f"{self.source or 'data'}: data quality gate {status} (contract {self.contract_name}): "
             f"{rows} rows checked, {len(self.clean)} clean, {len(self.quarantined)} quarantined"
+            + (f" ({unlabeled} unlabeled)" if unlabeled else "")
         ]
+        lines += [f"  ! {note}" for note in self.notes]
         lines += [f"  - {msg}" for msg in self.table_failures]
         quarantined = [c for c in self.checks if c.level == "row" and c.unexpected_count]
         if quarantined:
@@ -322,23 +335,55 @@ def judge(
             *structural,
         ]
     fraction = len(quarantined) / n if n else 0.0
-    if table_checks and fraction > cfg.max_bad_row_fraction:
-        top = quarantined[REASON].str.split("; ").explode().str.replace(r"=.*? (outside|not in) ", r" \1 ", regex=True)
+    unlabeled_rule = next((r.id for r in rules if r.unlabeled), None)
+    unlabeled = masks[unlabeled_rule].to_numpy() if unlabeled_rule else np.zeros(n, dtype=bool)
+    other = np.zeros(n, dtype=bool)  # rows quarantined for anything but a missing target
+    for key, mask in masks.items():
+        if (
+            key != unlabeled_rule
+            and key != "rows.unique"
+            and not (key == "rows.repeat" and contract.duplicates == "fail")
+        ):
+            other |= mask.to_numpy()
+    bad_fraction = float(other.sum()) / n if n else 0.0
+    if table_checks and bad_fraction > cfg.max_bad_row_fraction:
+        flagged = quarantined[other[bad]] if len(quarantined) == int(bad.sum()) else quarantined
+        top = flagged[REASON].str.split("; ").explode()
+        top = top[~top.str.startswith("unlabeled: ")].str.replace(r"=.*? (outside|not in) ", r" \1 ", regex=True)
         common = ", ".join(f"{k} ({v})" for k, v in top.value_counts().head(3).items())
         failures.append(
-            f"{len(quarantined)} of {n} rows ({fraction:.2%}) break row-level rules, more than "
+            f"{int(other.sum())} of {n} rows ({bad_fraction:.2%}) break row-level rules, more than "
             f"validate.max_bad_row_fraction={cfg.max_bad_row_fraction}; most common: {common}"
         )
+    unlabeled_fraction = float(unlabeled.sum()) / n if n else 0.0
+    if table_checks and unlabeled_fraction > cfg.max_unlabeled_fraction:
+        failures.append(
+            f"{int(unlabeled.sum())} of {n} rows ({unlabeled_fraction:.2%}) have no {contract.target} (unlabeled), "
+            f"more than validate.max_unlabeled_fraction={cfg.max_unlabeled_fraction}; label them in the source, "
+            "or raise the limit if the labelled rows are enough"
+        )
+    notes: list[str] = []
+    if not contract.reviewed:
+        notes.append(
+            f"NO REVIEWED DATA CONTRACT for {contract.dataset!r}: only the checks that need no review ran (types, "
+            "target present and labeled, classes and their row counts, row count, all-null columns); no ranges, "
+            f"category sets or duplicate rule. Write one: `make suite` (python -m lifecycle.quality suggest --out "
+            f"{contract.path}), review it, commit it"
+        )
+        repeats = int(df.duplicated().sum()) if n else 0
+        if repeats:
+            notes.append(f"{repeats} of {n} rows repeat an earlier row: kept (a reviewed contract may quarantine them)")
     success = not failures
     metrics = {
         "success": success,
+        "contract_reviewed": contract.reviewed,
         "rows_checked": n,
         "rows_clean": len(clean),
         "rows_quarantined": len(quarantined),
+        "rows_unlabeled": int(unlabeled.sum()),
         "quarantine_fraction": round(fraction, 6),
         "table_failures": len(failures),
-        "unexpected_percent": {c.rule: c.unexpected_percent for c in checks if c.level == "row"},
-    }
+    }  # the headline numbers (DVC metrics); every rule's unexpected_percent is in the report's checks
     gx_result = {
         "row_expectations_on": cfg.row_expectations_on,
         "rows_evaluated_by_gx": len(row_frame),
@@ -355,6 +400,9 @@ def judge(
         gx_result=gx_result,
         source=source,
         contract_path=contract.path,
+        contract_reviewed=contract.reviewed,
+        target=contract.target,
+        notes=notes,
     )
 
 

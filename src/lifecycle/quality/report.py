@@ -20,8 +20,10 @@ def report_json(result: QualityResult) -> dict[str, Any]:
     return {
         "source": result.source,
         "contract": result.contract_path,
+        "contract_reviewed": result.contract_reviewed,
         "success": result.success,
         "metrics": result.metrics,
+        "notes": result.notes,
         "failures": result.table_failures,
         "checks": [clean_json(dataclasses.asdict(c)) for c in result.checks],
         "great_expectations": result.gx_result,
@@ -35,12 +37,16 @@ def report_markdown(result: QualityResult, quarantine_path: str = "") -> str:
         "# Data validation report",
         "",
         f"- Source: `{result.source}`",
-        f"- Contract: `{result.contract_path}`",
+        f"- Contract: `{result.contract_path}`"
+        + ("" if result.contract_reviewed else " (**none reviewed**: it does not exist)"),
         f"- Verdict: **{'PASSED' if result.success else 'FAILED'}**",
         f"- Rows checked: {m['rows_checked']}; clean: {m['rows_clean']}; quarantined: {m['rows_quarantined']} "
         f"({m['quarantine_fraction']:.4%})" + (f" -> `{quarantine_path}`" if quarantine_path else ""),
+        f"- Unlabeled rows (no {_md(str(result.target))}, quarantined): {m.get('rows_unlabeled', 0)}",
         "",
     ]
+    if result.notes:
+        lines += ["## Notes", "", *[f"- {_md(note)}" for note in result.notes], ""]
     if result.table_failures:
         lines += ["## Why it failed", "", *[f"- {f}" for f in result.table_failures], ""]
     lines += [

@@ -63,6 +63,9 @@ class RowRule:
     min: Any = None
     max: Any = None
     values: tuple[Any, ...] = ()
+    unlabeled: bool = (
+        False  # not_null on the target: its rows are counted as unlabeled (validate.max_unlabeled_fraction)
+    )
 
     @property
     def threshold(self) -> str:
@@ -94,17 +97,21 @@ class RowRule:
     def reasons(self, df: pd.DataFrame) -> pd.Series:
         """``column=value <rule>`` for the rows of ``df`` (already known to break the rule)."""
         if self.kind == "not_null":
-            return pd.Series(f"{self.column} is null", index=df.index)
+            prefix = "unlabeled: " if self.unlabeled else ""
+            return pd.Series(f"{prefix}{self.column} is null", index=df.index)
         text = df[self.column].map(format_value)
         what = "outside" if self.kind == "between" else "not in"
         return f"{self.column}=" + text + f" {what} {self.threshold}"
 
 
 def row_rules(contract: Contract) -> list[RowRule]:
-    """The contract's row-level rules, in contract order (duplicates last, unless ``duplicates: keep``)."""
+    """The contract's row-level rules, in contract order (duplicates last, unless ``duplicates: keep``). The target
+    is never nullable: a row without it cannot train (quarantined as unlabeled, counted apart)."""
     rules: list[RowRule] = []
     for c in contract.columns:
-        if not c.nullable:
+        if c.name == contract.target:
+            rules.append(RowRule(f"{c.name}.not_null", "not_null", c.name, unlabeled=True))
+        elif not c.nullable:
             rules.append(RowRule(f"{c.name}.not_null", "not_null", c.name))
         if c.min is not None or c.max is not None:
             rules.append(RowRule(f"{c.name}.between", "between", c.name, min=c.min, max=c.max))
@@ -116,10 +123,21 @@ def row_rules(contract: Contract) -> list[RowRule]:
 
 
 def dtype_matches(series: pd.Series, kind: str) -> bool:
-    """The pandas side of ExpectColumnValuesToBeOfType(type_=GX_TYPES[kind]): the same exact-type test."""
+    """The pandas side of ExpectColumnValuesToBeOfType(type_=GX_TYPES[kind]): the same exact-type test (pandas'
+    nullable ``Int64``/``boolean`` match ``int``/``bool``: their scalar type is numpy's)."""
     if kind == "str":
         return series.dtype.type is str
     return series.dtype.type is np.dtype(GX_TYPES[kind]).type
+
+
+def column_kind(series: pd.Series) -> str:
+    """The contract type (float, int, bool, str, datetime) that :func:`dtype_matches` accepts for ``series``."""
+    for kind in ("float", "int", "bool", "str"):
+        if dtype_matches(series, kind):
+            return kind
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
+    return "str"
 
 
 # --------------------------------------------------------------------------------------------- repeated rows

@@ -7,6 +7,7 @@ absolute paths or git commits: the commit of a registered model is its registry 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ PLOT_TITLES = {
     "roc": "ROC, one vs rest",
     "precision_recall": "Precision-recall",
     "importance": "Permutation importance",
+    "shap_importance": "Mean |SHAP| (test split)",
     "predicted_vs_actual": "Predicted vs actual",
     "residuals": "Residuals",
 }
@@ -26,6 +28,22 @@ def plot_images(plots: Path) -> list[Path]:
     """The PNG pictures evaluate wrote (``<plots>/images/*.png`` or ``<plots>/*.png``), sorted by name."""
     folder = plots / "images" if (plots / "images").is_dir() else plots
     return sorted(folder.glob("*.png")) if folder.is_dir() else []
+
+
+def feature_reliance(plots: Path) -> list[dict[str, Any]]:
+    """What the model relies on, per raw input column, from evaluate's plot data in ``plots``
+    (``custom/shap_importance.json``: mean |SHAP| in the model's output space; ``custom/importance.json``:
+    permutation importance, the drop of the test score): ``[{"feature", "mean_abs_shap", "importance"}]`` in the
+    SHAP order (permutation order when there is no SHAP view), a missing value as ``None``; ``[]`` without either
+    file. Raises ``ValueError`` for a file that is not evaluate's JSON."""
+    custom = plots / "custom"
+    tables = {}
+    for name, key in (("shap_importance", "mean_abs_shap"), ("importance", "importance")):
+        path = custom / f"{name}.json"
+        if path.is_file():
+            tables[key] = {str(row["feature"]): row[key] for row in json.loads(path.read_text())}
+    order = next(iter(tables.values()), {})
+    return [{"feature": f, **{key: table.get(f) for key, table in tables.items()}} for f in order]
 
 
 def relative_link(target: Path, card: Path) -> str:
@@ -128,13 +146,15 @@ def render(
     images: Sequence[str],
     validation_report: Mapping[str, Any] | None = None,
     validation_link: str | None = None,
+    reliance: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The model card as Markdown.
 
     ``meta``: model.json's content (``ModelMetadata.to_dict()``); ``metrics``: the test metrics; ``validation``:
     validate's metrics (and ``validation_report``, its full report, linked as ``validation_link``); ``decision``:
     :func:`lifecycle.promotion.decide`'s record; ``ingest``: the ingest params; ``inputs``: path -> sha256 of the
-    card's inputs; ``images``: links to the evaluate plots, relative to the card. Deterministic for the same inputs.
+    card's inputs; ``images``: links to the evaluate plots, relative to the card; ``reliance``:
+    :func:`feature_reliance`'s rows (the section "What the model relies on"). Deterministic for the same inputs.
     """
     model = meta.get("model") or {}
     data = meta.get("data") or {}
@@ -163,7 +183,12 @@ def render(
             for c in decision.get("criteria") or []
         ),
     )  # fmt: skip
-    lines += ["", "Thresholds are `promote.*` in params.yaml; the champion is models/champion.json.", ""]
+    gates = decision.get("gates") or f"promote.{task}"
+    lines += [
+        "",
+        f"Thresholds are `{gates}.*` in params.yaml (the model's task); the champion is models/champion.json.",
+    ]
+    lines += [""]
 
     lines += ["## Model", ""]
     rows: list[tuple[str, Any]] = [
@@ -211,7 +236,29 @@ def render(
         ("metric", "test (candidate)", "train (candidate)", f"test (champion {champion.get('version', '-')})"),
         ((n, metrics.get(n), train_metrics.get(n), champ_metrics.get(n)) for n in names),
     )
+    sample = ((meta.get("metrics_sample") or {}).get("train")) or {}
+    if sample and sample.get("rows") != sample.get("sampled_from"):
+        lines += [
+            "",
+            f"Train metrics: on a sample of {sample.get('rows'):,} of the {sample.get('sampled_from'):,} training "
+            f"rows, drawn with seed {sample.get('seed')} (`train.metrics_sample_rows`).",
+        ]
     lines.append("")
+    if reliance:
+        lines += ["### What the model relies on", ""]
+        lines += [
+            "Per input column, on the test split: mean |SHAP| (the average size of its contribution to the model's "
+            "output, in the output space of the model's explanations: log-odds for gradient boosting and logistic "
+            "regression, probability for random forests, the target's unit for regressors; averaged over classes; "
+            "docs/serving.md) and permutation importance (how much the test score drops when the column is "
+            "shuffled).",
+            "",
+        ]
+        lines += _table(
+            ("feature", "mean abs SHAP", "permutation importance"),
+            ((r.get("feature"), r.get("mean_abs_shap"), r.get("importance")) for r in reliance),
+        )
+        lines.append("")
     if images:
         lines += ["### Plots", ""]
         for link in images:

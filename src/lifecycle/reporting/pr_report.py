@@ -1,42 +1,59 @@
 """The pull-request report: metrics, params and plots of the workspace against a base git revision, in Markdown.
 
-    python -m lifecycle.reporting.pr_report --base origin/main --out reports/pr/report.md
+    python -m lifecycle.reporting --base origin/main --out reports/pr/report.md    (the shell: __main__.py)
 
-Sections: a metrics table (base, PR, change, and whether each promotion gate of ``promote.min``/``promote.max`` in
-params.yaml passes; "-" when there is no such gate), the params that changed, the validation summary
+Sections: a metrics table (base, PR, change marked better/worse by each metric's direction, and whether each
+promotion gate of ``promote.<task>.min``/``max`` (the task's, ``ingest.task``) passes; "-" when there is no such
+gate), the params that changed, the validation summary
 (``<paths.metrics>/validate.json``), the promotion decision (``paths.promotion``, when a promote stage wrote one) and
-every plot of dvc.yaml drawn as a PNG beside the report, base and PR overlaid. The workspace's params.yaml is read
-with :func:`lifecycle.config.load_params` (a params file it rejects stops the report with that error).
-All numbers come from DVC (``Repo.metrics.diff``, ``Repo.params.diff``, ``Repo.plots.diff``): the same as
-``dvc metrics diff`` and ``dvc plots diff`` print, read from git and the DVC cache, not re-parsed by hand. In CI,
-``cml comment update`` posts the file (see .github/workflows/pr-report.yml).
+every plot of dvc.yaml as a PNG beside the report, base and PR in one picture. The workspace's params.yaml is read
+with :func:`lifecycle.config.load_params` (a params file it rejects stops the report with that error); the gates
+come from :func:`lifecycle.promotion.gates` and apply to the metrics file the promote stage reads
+(``<paths.metrics>/evaluate/metrics.json``).
+
+Every number and plot comes from DVC's public command line, read from git and the DVC cache, never re-parsed by hand:
+``dvc metrics diff --all --json``, ``dvc params diff --json`` and ``dvc plots diff --json`` (the Vega-Lite specs
+filled with both revisions' data, exactly what ``dvc plots diff`` draws in its HTML page). The specs are rendered to
+PNG by vl-convert (the Vega-Lite compiler and renderer packaged for Python), so the PNGs, the confusion matrix's
+orientation included, are the pictures DVC shows. In CI, ``cml comment update`` posts the file
+(.github/workflows/pr-report.yml).
 """
 
 from __future__ import annotations
 
-import argparse
-import base64
+import json
 import logging
 import math
+import os
 import re
+import shutil
+import subprocess
 import sys
-from collections import defaultdict
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lifecycle import cli
-from lifecycle.config import Promote, load_params
+from lifecycle.config import load_params
 from lifecycle.errors import LifecycleError
 from lifecycle.io import atomic_path, read_json
-from lifecycle.modeling.metrics import higher_is_better
+from lifecycle.modeling.metrics import CLASSIFICATION, REGRESSION, higher_is_better
+from lifecycle.promotion import gates as promotion_gates
 
 log = logging.getLogger(__name__)
-WORKSPACE = "workspace"
+WORKSPACE = "workspace"  # DVC's name of the working tree's revision
 PR_LABEL = "PR"
 MAX_ROWS = 40  # of the validation and promotion tables: the report is a PR comment, not a dump
 IMAGE_PREFIX = "plot_"  # PNG files the report owns in its directory (rewritten on each run)
+PNG_SCALE = 1.5  # vl-convert's pixel ratio: readable in a PR comment without being heavy
+# Headline metrics of the pipeline's stages where a smaller value is better (the model's metrics carry their own
+# direction, lifecycle.modeling.metrics.higher_is_better). Any other metric (row counts, candidates, versions)
+# has no better direction: its change is shown unmarked.
+LOWER_IS_BETTER = frozenset(
+    {"n_drifted", "drift_share", "prediction_psi", "quarantine_fraction", "rows_quarantined", "table_failures"}
+)
+MODEL_METRICS = frozenset(CLASSIFICATION) | frozenset(REGRESSION)
 
 
 @dataclass(frozen=True)
@@ -61,24 +78,70 @@ class MetricRow:
         return None
 
 
+# --------------------------------------------------------------------------------------------- DVC's command line
+def dvc_json(root: Path, *args: str) -> tuple[Any, list[str]]:
+    """Run ``dvc <args> --json`` in ``root`` (the DVC of this interpreter) -> (parsed stdout, its warnings).
+
+    DVC's warnings (stderr lines such as "DVC failed to load some metrics for following revisions") are returned for
+    the report to show. Raises :class:`LifecycleError` naming the command when DVC exits non-zero or prints no JSON.
+    """
+    command = [sys.executable, "-m", "dvc", *args, "--json"]
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    proc = subprocess.run(command, cwd=root, capture_output=True, text=True, env=env, check=False)
+    shown = "dvc " + " ".join(args) + " --json"
+    if proc.returncode != 0:
+        raise LifecycleError(f"`{shown}` failed in {root} (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    try:
+        data = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    except ValueError as exc:
+        raise LifecycleError(f"`{shown}` printed no JSON in {root}: {proc.stdout[:300]!r}") from exc
+    warnings = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+    return data, [f"`{shown}`: {w}" for w in warnings]
+
+
+def check_revision(root: Path, base: str) -> None:
+    """Raise :class:`LifecycleError` unless ``base`` names a commit of the git repository at ``root``."""
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise LifecycleError(
+            f"--base {base!r}: not a git revision of {root}; fetch it (in CI: actions/checkout with fetch-depth: 0)"
+        )
+
+
 # --------------------------------------------------------------------------------------------- gathering
-def promotion_gates(promote: Promote) -> dict[str, tuple[str, float]]:
-    """``promote.min`` / ``promote.max`` -> metric -> (">=" | "<=", threshold); {} without thresholds."""
-    out: dict[str, tuple[str, float]] = {}
-    for thresholds, op in ((promote.min, ">="), (promote.max, "<=")):
-        out.update({str(m): (op, float(v)) for m, v in thresholds.items() if _number(v)})
-    return out
+def direction(name: str) -> int | None:
+    """+1 when a larger value of metric ``name`` is better, -1 when a smaller one is, None when neither is.
+
+    ``name`` as ``dvc metrics diff`` prints it (``a.b.c``): the last part decides; ``feedback_<metric>`` (monitor) and
+    the cross-validation score (train) are model metrics with :func:`higher_is_better`'s direction; the stages'
+    other headline metrics are in :data:`LOWER_IS_BETTER` or have no direction (a higher PSI is not better)."""
+    key = name.rsplit(".", 1)[-1].removeprefix("feedback_")
+    if key in MODEL_METRICS:
+        return 1 if higher_is_better(key) else -1
+    if key in LOWER_IS_BETTER:
+        return -1
+    return None
 
 
-def metric_rows(diff: Mapping[str, Mapping[str, Mapping[str, Any]]], gates: Mapping[str, tuple]) -> list[MetricRow]:
-    """``Repo.metrics.diff(all=True)["diff"]`` -> one row per metric, gates applied to the PR's value."""
+def metric_rows(
+    diff: Mapping[str, Mapping[str, Mapping[str, Any]]], gates: Mapping[str, tuple], gated_file: str | None = None
+) -> list[MetricRow]:
+    """``dvc metrics diff --all --json`` -> one row per metric; ``gates`` (metric -> (">=" | "<=", bound)) applied to
+    the PR's values of ``gated_file`` (every file when None)."""
     rows = []
     for file in sorted(diff):
         for name in sorted(diff[file]):
             values = diff[file][name]
             base, new = values.get("old"), values.get("new")
             gate, passed = "-", None
-            if name in gates:  # top-level keys only: `feedback.test.accuracy` of monitor is not the gated metric
+            # top-level keys of the gated file only: `feedback_accuracy` of monitor is not the gated metric
+            if name in gates and (gated_file is None or Path(file) == Path(gated_file)):
                 op, threshold = gates[name]
                 gate = f"{op} {threshold:g}"
                 if _number(new):
@@ -111,131 +174,65 @@ def read_optional_json(path: Path) -> dict[str, Any] | None:
 
 
 # --------------------------------------------------------------------------------------------- plots
-def render_plots(repo: Any, base: str, out_dir: Path) -> list[Figure]:
-    """Every plot of dvc.yaml for ``base`` and the workspace -> PNG files in ``out_dir``.
+def render_plots(root: Path, base: str, out_dir: Path) -> tuple[list[Figure], list[str]]:
+    """Every plot of dvc.yaml for ``base`` and the workspace -> PNG files in ``out_dir``, and warnings.
 
-    Data plots (JSON/CSV) are drawn with matplotlib, base and PR overlaid; image plots (PNG outputs) are copied,
-    one per revision. A file that both a stage's ``plots:`` and the top-level ``plots:`` declare is drawn once,
-    with the top-level definition's template and axes."""
-    from dvc.render.match import match_defs_renderers
-    from dvc_render import ImageRenderer
+    ``dvc plots diff <base> --json`` gives each plot's Vega-Lite spec with both revisions' data filled in (a plot
+    without data, e.g. the other task's, is left out by DVC); vl-convert renders it to PNG. Image plots (PNG
+    outputs) are copied, one per revision. A plot that cannot be rendered is a warning, not a lost report."""
+    import vl_convert
 
-    data = repo.plots.diff(revs=[base, WORKSPACE])
-    items = match_defs_renderers(data, templates_dir=repo.plots.templates_dir)
-    top_level = {item.renderer.name.split("::", 1)[1] for item in items if "::" in item.renderer.name}
     figures: list[Figure] = []
-    seen: set[str] = set()
     slugs: set[str] = set()
-    for item in items:
-        renderer = item.renderer
-        if renderer.name in top_level or renderer.name in seen:
-            continue  # a stage-level twin of a top-level definition, or an image already copied
-        seen.add(renderer.name)
-        name = IMAGE_PREFIX + _slug(renderer.name.split("::")[-1], slugs)
-        try:
-            if isinstance(renderer, ImageRenderer):
-                files = _copy_images(renderer.datapoints, base, out_dir, name)
-                if files:
-                    figures.append(Figure(Path(renderer.name).name, files))
-            elif _draw(renderer.datapoints, renderer.properties, base, out_dir / f"{name}.png"):
-                title = str(renderer.properties.get("title") or renderer.name)
-                figures.append(Figure(title, [("", f"{name}.png")]))
-        except Exception as exc:  # one odd plot must not cost the whole report
-            log.warning("plot %s skipped: %s", renderer.name, exc)
-    return figures
+    with tempfile.TemporaryDirectory(prefix="pr_report_") as tmp:
+        data, warnings = dvc_json(root, "plots", "diff", base, "-o", tmp)
+        warnings = [w.replace(tmp, "<tmp>") for w in warnings]  # the same report for the same inputs
+        warnings += [f"plots: {_error_text(e)}" for e in data.get("errors", [])]
+        for name, items in sorted((data.get("data") or {}).items()):
+            slug = IMAGE_PREFIX + _slug(name.split("::")[-1], slugs)
+            try:
+                if items and all(item.get("type") == "image" for item in items):
+                    files = _copy_images(items, Path(tmp), base, out_dir, slug)
+                    if files:
+                        figures.append(Figure(Path(name).name, files))
+                for k, item in enumerate(i for i in items if i.get("type") == "vega"):
+                    spec = item["content"]
+                    file = f"{slug}.png" if k == 0 else f"{slug}_{k + 1}.png"
+                    with atomic_path(out_dir / file) as path:
+                        path.write_bytes(vl_convert.vegalite_to_png(spec, scale=PNG_SCALE))
+                    figures.append(Figure(_title(spec, name), [("", file)]))
+            except Exception as exc:  # one odd plot must not cost the whole report
+                log.warning("plot %s skipped: %s", name, exc)
+                warnings.append(f"plot {name} skipped: {exc}")
+    return figures, warnings
 
 
-def _copy_images(points: Sequence[Mapping[str, Any]], base: str, out_dir: Path, name: str) -> list[tuple[str, str]]:
+def _copy_images(items: Sequence[Mapping[str, Any]], tmp: Path, base: str, out_dir: Path, slug: str) -> list:
     found = []
-    for point in sorted(points or [], key=lambda p: p.get("rev") == WORKSPACE):  # base first
-        src = str(point.get("src", ""))
-        if not src.startswith("data:image") or "," not in src:
+    for item in sorted(items, key=lambda i: _rev_label((i.get("revisions") or [""])[0], base) == PR_LABEL):
+        src = tmp / str(item.get("url", ""))
+        if not src.is_file():
+            src = Path(str(item.get("url", "")))
+        if not src.is_file():
             continue
-        label = _rev_label(point.get("rev", ""), base)
-        file = f"{name}_{'pr' if label == PR_LABEL else 'base'}.png"
-        with atomic_path(out_dir / file) as tmp:
-            tmp.write_bytes(base64.b64decode(src.split(",", 1)[1]))
+        label = _rev_label((item.get("revisions") or [""])[0], base)
+        file = f"{slug}_{'pr' if label == PR_LABEL else 'base'}.png"
+        with atomic_path(out_dir / file) as path:
+            shutil.copyfile(src, path)
         found.append((label, file))
     return found
 
 
-def _draw(points: Sequence[Mapping[str, Any]], props: Mapping[str, Any], base: str, path: Path) -> bool:
-    """Draw one DVC plot with matplotlib: base and PR overlaid (side by side for confusion matrices)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    x, y = props.get("x"), props.get("y")
-    if not points or not isinstance(x, str) or not isinstance(y, str):
-        return False
-    template = str(props.get("template", "linear"))
-    by_rev: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for point in points:
-        by_rev[_rev_label(point.get("rev", ""), base)].append(point)
-    labels = sorted(by_rev, key=lambda r: r == PR_LABEL)  # base first, the PR last (on top)
-    title = str(props.get("title") or path.stem)
-    if "confusion" in template:
-        fig, axes = plt.subplots(1, len(labels), figsize=(4.2 * len(labels), 3.8), squeeze=False)
-        for ax, label in zip(axes[0], labels, strict=True):
-            _confusion(ax, by_rev[label], x, y, label)
-    else:
-        fig, ax = plt.subplots(figsize=(6.4, 4.2))
-        if template.startswith("bar"):
-            _bars(ax, by_rev, labels, x, y)
-        else:
-            classes = sorted({str(p.get("class", "")) for p in points})
-            colors = {c: f"C{i % 10}" for i, c in enumerate(classes)}  # one colour per class, in both revisions
-            for label in labels:
-                style = "-" if label == PR_LABEL else "--"
-                for group in classes:
-                    members = [m for m in by_rev[label] if str(m.get("class", "")) == group]
-                    if not members:
-                        continue
-                    xs, ys = [float(m[x]) for m in members], [float(m[y]) for m in members]
-                    tag = f"{label} {group}".strip()
-                    if template.startswith("scatter"):
-                        ax.scatter(xs, ys, s=6, alpha=0.5, color=colors[group], label=tag)
-                    else:
-                        ax.plot(xs, ys, style, color=colors[group], label=tag)
-        ax.set_xlabel(x)
-        ax.set_ylabel(y)
-        ax.legend(fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90, metadata={"Software": None})
-    plt.close(fig)
-    return True
+def _title(spec: Mapping[str, Any], name: str) -> str:
+    title = spec.get("title")
+    if isinstance(title, Mapping):
+        title = title.get("text")
+    return str(title) if title else name
 
 
-def _bars(ax: Any, by_rev: Mapping[str, Sequence[Mapping[str, Any]]], labels: Sequence[str], x: str, y: str) -> None:
-    """Horizontal bars (``y`` = category, ``x`` = value), one bar per revision side by side, sorted by the PR."""
-    values = {label: {str(p[y]): float(p[x]) for p in by_rev[label]} for label in labels}
-    last = values[labels[-1]]
-    categories = sorted({c for v in values.values() for c in v}, key=lambda c: last.get(c, float("-inf")))
-    height = 0.8 / len(labels)
-    for i, label in enumerate(labels):
-        positions = [k + i * height for k in range(len(categories))]
-        ax.barh(positions, [values[label].get(c, 0.0) for c in categories], height=height, label=label)
-    ax.set_yticks([k + 0.4 - height / 2 for k in range(len(categories))], categories, fontsize=7)
-
-
-def _confusion(ax: Any, rows: Sequence[Mapping[str, Any]], x: str, y: str, label: str) -> None:
-    actual = sorted({str(r.get(x)) for r in rows} | {str(r.get(y)) for r in rows})
-    index = {c: i for i, c in enumerate(actual)}
-    counts = [[0] * len(actual) for _ in actual]
-    for r in rows:
-        counts[index[str(r.get(y))]][index[str(r.get(x))]] += 1
-    ax.imshow(counts, cmap="Blues")
-    for i, row in enumerate(counts):
-        for j, value in enumerate(row):
-            ax.text(j, i, str(value), ha="center", va="center", fontsize=7)
-    ax.set_xticks(range(len(actual)), actual, rotation=45, ha="right", fontsize=7)
-    ax.set_yticks(range(len(actual)), actual, fontsize=7)
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
-    ax.set_title(label)
+def _error_text(error: Mapping[str, Any]) -> str:
+    where = " ".join(str(error[k]) for k in ("name", "rev", "source") if error.get(k))
+    return f"{where}: {error.get('type', '')} {error.get('msg', '')}".strip()
 
 
 def _rev_label(rev: Any, base: str) -> str:
@@ -260,6 +257,8 @@ def _number(value: Any) -> bool:
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if _number(value):
         return f"{value:.4g}" if isinstance(value, float) else str(value)
     return str(value).replace("|", "\\|")
@@ -268,11 +267,15 @@ def _fmt(value: Any) -> str:
 def _delta(row: MetricRow) -> str:
     delta = row.delta
     if delta is None:
-        return "-" if row.base == row.new else "changed"
+        if row.base == row.new:
+            return "-"
+        return "removed" if row.new is None else "added" if row.base is None else "changed"
     if delta == 0:
         return "0"
-    better = (delta > 0) == higher_is_better(row.name.rsplit(".", 1)[-1])
-    return f"{delta:+.4g} {'▲' if better else '▼'}"
+    sign = direction(row.name)
+    if sign is None:
+        return f"{delta:+.4g}"
+    return f"{delta:+.4g} {'▲ better' if delta * sign > 0 else '▼ worse'}"
 
 
 def _gate(row: MetricRow) -> str:
@@ -300,18 +303,25 @@ def render_markdown(
     if failed:
         lines += [f"**{len(failed)} promotion gate(s) fail:** " + ", ".join(f"`{r.name}`" for r in failed), ""]
     lines += ["## Metrics", ""]
-    headline = [r for r in rows if r.gate != "-" or r.base != r.new]
-    unchanged = [r for r in rows if r not in headline and _number(r.new)]
+    # no longer reported (moved to a plain output or dropped): listed apart, unless a gate needs the value
+    removed = [r for r in rows if r.new is None and r.base is not None and r.gate == "-"]
+    headline = [r for r in rows if r not in removed and (r.gate != "-" or r.base != r.new)]
+    unchanged = [r for r in rows if r not in headline and r not in removed and _number(r.new)]
     header = ["| File | Metric | Base | PR | Change | Gate |", "|---|---|---:|---:|---:|---|"]
     if headline:
         lines += header + [_metric_line(r) for r in headline]
     elif rows:
         lines.append("No metric changed.")
-    if unchanged:
-        lines += ["", f"<details><summary>{len(unchanged)} unchanged metrics</summary>", "", *header]
-        lines += [_metric_line(r) for r in unchanged[: MAX_ROWS * 2]]
-        if len(unchanged) > MAX_ROWS * 2:
-            lines.append(f"| ... | {len(unchanged) - MAX_ROWS * 2} more | | | | |")
+    for hidden, summary in (
+        (unchanged, f"{len(unchanged)} unchanged metrics"),
+        (removed, f"{len(removed)} metrics of {base} no longer reported (removed, or moved to a plain output)"),
+    ):
+        if not hidden:
+            continue
+        lines += ["", f"<details><summary>{summary}</summary>", "", *header]
+        lines += [_metric_line(r) for r in hidden[: MAX_ROWS * 2]]
+        if len(hidden) > MAX_ROWS * 2:
+            lines.append(f"| ... | {len(hidden) - MAX_ROWS * 2} more | | | | |")
         lines += ["", "</details>"]
     if not rows:
         lines.append("No metrics found (is the pipeline reproduced and are its metrics declared in dvc.yaml?).")
@@ -383,43 +393,30 @@ def _informative(value: Any) -> bool:
     return not (value in (0, False, None, "") or (isinstance(value, list | dict) and not value))
 
 
-# --------------------------------------------------------------------------------------------- command
+# --------------------------------------------------------------------------------------------- the report
 def build_report(root: Path, base: str, out: Path, params_file: str = "params.yaml", plots: bool = True) -> str:
     """Write the report to ``out`` (PNG plots beside it) for the workspace of ``root`` against ``base``; return it.
 
     Raises :class:`lifecycle.errors.ParamsError` when ``root/params_file`` does not load, and
-    :class:`LifecycleError` when ``base`` is not a git revision.
+    :class:`LifecycleError` when ``base`` is not a git revision or a DVC command fails.
     """
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
     params = load_params(root / params_file)
-    errors: list[str] = []
+    check_revision(root, base)
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in out.parent.glob(f"{IMAGE_PREFIX}*.png"):
         stale.unlink()
-    with Repo(str(root)) as repo:
-        try:
-            repo.scm.resolve_rev(base)
-        except Exception as exc:
-            raise LifecycleError(
-                f"--base {base!r}: not a git revision of {root} ({exc}); fetch it (checkout with fetch-depth: 0)"
-            ) from exc
-        metrics = repo.metrics.diff(a_rev=base, b_rev=WORKSPACE, all=True)
-        params_diff = repo.params.diff(a_rev=base, b_rev=WORKSPACE)
-        for result, what in ((metrics, "metrics"), (params_diff, "params")):
-            for rev, problem in (result.get("errors") or {}).items():
-                errors.append(f"{what} of {rev}: {problem}")
-        images: list[Figure] = []
-        if plots:
-            try:
-                images = render_plots(repo, base, out.parent)
-            except DvcException as exc:
-                errors.append(f"plots: {exc}")
+    metrics, errors = dvc_json(root, "metrics", "diff", base, "--all")
+    params_diff, params_warnings = dvc_json(root, "params", "diff", base)
+    errors += params_warnings
+    images: list[Figure] = []
+    if plots:
+        images, plot_warnings = render_plots(root, base, out.parent)
+        errors += plot_warnings
+    gated_file = (Path(params.paths.metrics) / "evaluate" / "metrics.json").as_posix()  # what promote reads
     text = render_markdown(
         base,
-        metric_rows(metrics.get("diff", {}), promotion_gates(params.promote)),
-        params_diff.get("diff", {}),
+        metric_rows(metrics, promotion_gates(params), gated_file),
+        params_diff,
         read_optional_json(root / params.paths.metrics / "validate.json"),
         read_optional_json(root / params.paths.promotion),
         images,
@@ -428,23 +425,5 @@ def build_report(root: Path, base: str, out: Path, params_file: str = "params.ya
     )
     with atomic_path(out) as tmp:
         tmp.write_text(text, encoding="utf-8")
-    log.info("wrote %s with %d metrics and %d plots against %s", out, len(metrics.get("diff", {})), len(images), base)
+    log.info("wrote %s with %d metrics files and %d plots against %s", out, len(metrics), len(images), base)
     return text
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base", required=True, help="git revision to compare with, e.g. origin/main or HEAD~1")
-    parser.add_argument("--out", default="reports/pr/report.md", help="Markdown file; PNG plots are written beside it")
-    parser.add_argument("--repo", default=".", help="repository root")
-    parser.add_argument("--params", default="params.yaml", help="params file, relative to the repository root")
-    parser.add_argument("--no-plots", action="store_true", help="skip the plots")
-    parser.add_argument("--quiet", action="store_true", help="do not print the report")
-    args = parser.parse_args(argv)
-    text = build_report(Path(args.repo), args.base, Path(args.out), args.params, plots=not args.no_plots)
-    if not args.quiet:
-        sys.stdout.write(text)
-
-
-if __name__ == "__main__":
-    cli.run(main)

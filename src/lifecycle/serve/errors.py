@@ -41,7 +41,9 @@ RULES = {
     "dict_type": "must be a JSON object",
     "list_type": "must be a JSON array",
     "string_type": "must be a JSON string",
+    "string_too_long": "too long: at most {max_length} characters",
 }
+V2_PREFIX = "/v2/"  # Open Inference Protocol routes: a failed request is a 400 there (the spec's "usually 400")
 Where = Callable[[int, Any], list[Any]]  # (row, field or None) -> the location of that value in the request body
 
 
@@ -150,25 +152,33 @@ def _count(request: Request, items: list[dict[str, Any]]) -> None:
         metrics.count_failure(route, field, item.get("_type", "invalid"))
 
 
+def status_for(request: Request, status: int) -> int:
+    """``status`` for a refused request, except on the Open Inference Protocol (V2) routes, whose spec indicates a
+    failed inference or metadata request with 400 (and the ``{"error": ...}`` body every 4xx here has): a 422 there
+    becomes 400. 404, 413 and 415 keep their meaning on every route."""
+    route = getattr(request.scope.get("route"), "path", None) or request.url.path
+    return 400 if status == 422 and route.startswith(V2_PREFIX) else status
+
+
 async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """Refused body or values: 400 when the body is not JSON, else 422."""
+    """Refused body or values: 400 when the body is not JSON, else 422 (400 on V2 routes: :func:`status_for`)."""
     items = error_items(exc.errors(), frozenset(request.app.state.serving.schema.categorical))
     _count(request, items)
     status = 400 if any(i["_type"] == "json_invalid" for i in items) else 422
-    return error_response(status, items)
+    return error_response(status_for(request, status), items)
 
 
 async def on_bad_request(request: Request, exc: BadRequestError) -> JSONResponse:
     """A request the routes refused themselves (V1 row length, V2 tensor shapes, unknown outputs, ...)."""
     _count(request, exc.items)
-    return error_response(exc.status, exc.items)
+    return error_response(status_for(request, exc.status), exc.items)
 
 
 async def on_data_error(request: Request, exc: DataError) -> JSONResponse:
-    """Data the model cannot take although it passed validation: 422 with the reason."""
+    """Data the model cannot take although it passed validation: 422 with the reason (400 on V2 routes)."""
     items = [bad(["body"], None, str(exc), "data_error")]
     _count(request, items)
-    return error_response(422, items)
+    return error_response(status_for(request, 422), items)
 
 
 async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -29,9 +29,11 @@ import pandas as pd
 from lifecycle import artifact
 from lifecycle.artifact import ModelMetadata
 from lifecycle.schema import Schema
+from lifecycle.serve.probe import build_probe, compare
 
 log = logging.getLogger(__name__)
 Record = Mapping[str, Any]
+PLATFORMS = {"onnx": "onnxruntime_onnx", "sklearn": "sklearn"}  # Open Inference model metadata's `platform`
 
 
 @runtime_checkable
@@ -54,6 +56,7 @@ class SklearnPredictor:
         self.pipeline = pipeline
         self.task = schema.task
         self.numeric, self.categorical = schema.numeric, schema.categorical
+        self.datetimes = schema.datetime_features  # the pipeline derives its date features from the raw values
         self.columns = schema.features
 
     def frame(self, records: Sequence[Record]) -> pd.DataFrame:
@@ -65,6 +68,10 @@ class SklearnPredictor:
         for name in self.categorical:
             values = np.empty(len(records), dtype=object)
             values[:] = [np.nan if (v := r[name]) is None else v for r in records]
+            data[name] = values
+        for name in self.datetimes:
+            values = np.empty(len(records), dtype=object)
+            values[:] = [r.get(name) for r in records]
             data[name] = values
         return pd.DataFrame(data, columns=self.columns, copy=False)
 
@@ -145,6 +152,17 @@ class ServedModel:
             return self.onnx
         return self.sklearn
 
+    def engines(self, max_rows: int) -> list[dict[str, Any]]:
+        """Which engine answers which request sizes, for requests of 1 to ``max_rows`` rows (SERVE_MAX_ROWS):
+        ``[{"engine", "platform", "min_rows", "max_rows"}, ...]``, the same choice as :meth:`predictor`."""
+        onnx_rows = min(self.onnx_max_rows, max_rows) if self.onnx is not None else 0
+        ranges = [("onnx", 1, onnx_rows), ("sklearn", onnx_rows + 1, max_rows)]
+        return [
+            {"engine": engine, "platform": PLATFORMS[engine], "min_rows": low, "max_rows": high}
+            for engine, low, high in ranges
+            if low <= high
+        ]
+
 
 def load_served_model(
     model_path: Path,
@@ -158,14 +176,21 @@ def load_served_model(
     version: str | None = None,
     onnx_max_rows: int = 1000,
     onnx_threads: int = 1,
-    probe: Sequence[Record] = (),
+    limits: Mapping[str, tuple[float, float]] | None = None,
 ) -> ServedModel:
-    """Verify and load one model (``meta`` read from ``meta_path``), choose its engines (``engine``: auto | onnx |
-    sklearn) and say why; ``version`` defaults to the first 12 hex digits of the model's sha256.
+    """Verify and load one model (``meta`` read from ``meta_path``), tie its ONNX copy to it, choose its engines
+    (``engine``: auto | onnx | sklearn) and say why; ``version`` defaults to the first 12 hex digits of the model's
+    sha256.
 
-    ``probe`` records are predicted by both engines at startup (:func:`self_check`); ONNX is dropped when it
-    disagrees. Raises :class:`lifecycle.artifact.ModelIntegrityError` when the model file is missing, is not the
-    one ``meta`` describes, or cannot be unpickled.
+    model.joblib's sha256 is checked before it is unpickled. When model.json says the ONNX graph is usable (whatever
+    ``engine``), model.onnx's sha256 is checked too and both engines predict the start-up probe
+    (:func:`lifecycle.serve.probe.build_probe`: rows generated within ``limits`` that the pipeline predicts as every
+    class); a graph that is not the recorded one, or that disagrees with the pipeline, stops the start. A graph
+    that is missing, or that onnxruntime cannot load or run, leaves scikit-learn serving with the reason in
+    ``engine_note``.
+
+    Raises :class:`lifecycle.artifact.ModelIntegrityError` when the model file is missing, is not the one ``meta``
+    describes, or cannot be unpickled, when model.onnx is not the recorded graph, or when the engines disagree.
     """
     pipeline = single_threaded(artifact.load_model(model_path, meta, source=str(meta_path)))
     schema = meta.training_schema
@@ -178,15 +203,16 @@ def load_served_model(
         sklearn=SklearnPredictor(pipeline, schema),
         onnx_max_rows=onnx_max_rows if engine == "auto" else (10**12 if engine == "onnx" else 0),
     )
+    onnx, served.engine_note = _load_onnx(meta, onnx_path, schema, onnx_threads)
+    if onnx is not None:
+        served.engine_note = tie(onnx, served, onnx_path, limits or {})
+        if served.engine_note:
+            onnx = None
     if engine == "sklearn":
-        served.engine_note = "SERVE_ENGINE=sklearn"
+        served.engine_note = "SERVE_ENGINE=sklearn" + (" (model.onnx checked)" if onnx is not None else "")
     else:
-        served.onnx, served.engine_note = _load_onnx(meta, onnx_path, schema, onnx_threads)
-        if served.onnx is not None and probe:
-            served.engine_note = self_check(served.onnx, served.sklearn, probe)
-            if served.engine_note:
-                served.onnx = None
-        if served.onnx is None:
+        served.onnx = onnx
+        if onnx is None:
             log.warning(
                 "%s model %s: serving with scikit-learn, ONNX unavailable: %s", role, served.version, served.engine_note
             )
@@ -203,24 +229,42 @@ def load_served_model(
     return served
 
 
-def self_check(onnx: Predictor, sklearn: Predictor, records: Sequence[Record], tolerance: float = 1e-3) -> str:
-    """Run both engines on ``records`` (one at a time and together); "" when ONNX agrees, else why not.
+def tie(onnx: Predictor, served: ServedModel, onnx_path: Path | None, limits: Mapping[str, tuple[float, float]]) -> str:
+    """Both engines on the start-up probe (:mod:`lifecycle.serve.probe`): "" when they agree; the reason when the ONNX
+    engine cannot run (a runtime problem: scikit-learn serves). Raises :class:`ModelIntegrityError` when they
+    disagree: model.onnx and model.joblib are then not the same model.
 
-    Parity was proven at export time; this catches what can differ at serving time (another onnxruntime, a graph
-    and a ``lifecycle.onnx.runtime`` from different versions). ``tolerance`` is the largest absolute probability difference.
+    Parity was proven at export time on the test split; this catches a pickle or graph swapped since (both hashes
+    match their model.json, which can be rewritten with them) and runtime differences. The tolerance is the
+    larger of 1e-3 and ten times ``export.max_abs_diff`` recorded in model.json.
     """
+    probe = build_probe(served.sklearn, served.schema, limits, served.classes)
+    parity = (served.meta.onnx.parity if served.meta.onnx is not None else None) or {}
+    tolerance = max(1e-3, 10 * float((parity.get("thresholds") or {}).get("max_abs_diff") or 0.0))
     try:
-        for batch in [*([r] for r in records), list(records)]:
-            labels, proba = onnx.predict(batch)
-            expected_labels, expected_proba = sklearn.predict(batch)
-            if labels.tolist() != expected_labels.tolist():
-                return f"ONNX engine failed its startup check: labels {labels.tolist()} != scikit-learn's {expected_labels.tolist()}"
-            if proba is not None and expected_proba is not None:
-                diff = float(np.max(np.abs(np.asarray(proba) - expected_proba)))
-                if not diff <= tolerance:
-                    return f"ONNX engine failed its startup check: probabilities differ by {diff:.3g} > {tolerance:g}"
-    except Exception as exc:  # any engine error: serve scikit-learn and say why
+        disagreement = compare(onnx, served.sklearn, probe.records, tolerance)
+    except Exception as exc:  # the ONNX runtime cannot run it: serve scikit-learn and say why
         return f"ONNX engine failed its startup check: {type(exc).__name__}: {str(exc)[:300]}"
+    if disagreement:
+        raise artifact.ModelIntegrityError(
+            f"refusing to start: {onnx_path} and the pipeline in model.joblib disagree on the start-up probe "
+            f"({len(probe.records)} generated rows covering classes {probe.covered}): {disagreement}. They are not "
+            "the same model (a pickle or graph swapped since export?). Restore both with `dvc checkout` / `dvc pull`, "
+            "or rerun `dvc repro`"
+        )
+    coverage = f"classes {probe.covered}" if probe.classes else "regression"
+    if probe.missing:
+        coverage += f"; no generated row is predicted as {probe.missing}"
+        log.warning(
+            "%s model %s: the start-up probe reaches no row of class(es) %s", served.role, served.version, probe.missing
+        )
+    log.info(
+        "%s model %s: ONNX and scikit-learn agree on %d probe rows (%s)",
+        served.role,
+        served.version,
+        len(probe.records),
+        coverage,
+    )
     return ""
 
 
@@ -233,5 +277,5 @@ def _load_onnx(
         return None, f"lifecycle.onnx.runtime cannot be imported ({exc})"
     if onnx_path is None:
         return None, "no ONNX path configured"
-    predictor, why = load_predictor(meta.to_dict(), onnx_path, schema, threads=threads)
+    predictor, why = load_predictor(meta.to_dict(), onnx_path, schema, threads=threads, strict=True)
     return (OnnxEngine(predictor), "") if predictor is not None else (None, why)

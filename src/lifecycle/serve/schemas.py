@@ -5,9 +5,11 @@ One record is a ``TypedDict`` with one key per column the model was trained with
 - numeric features: a JSON number (not a string, not a boolean), finite, within the feature's limits when they
   are known (``SERVE_NUMERIC_LIMITS``, else the data contract's bounds that model.json carries, else the built-in
   telemetry's physical limits), or ``null`` for a missing reading (imputed like in training);
-- categorical features: one of the categories seen in training (a ``Literal``), or ``null``;
+- categorical features: one of the categories seen in training (a ``Literal``), or ``null``; for a column with too
+  many values to list (``infrequent`` in the schema) any text, the model grouping the values it does not know;
 - identifier and datetime columns: optional, carried into the prediction log (ids let monitoring join labels
-  that arrive later);
+  that arrive later); a datetime the model learns from is a feature that may be missing (``null`` or absent:
+  its derived features are imputed like in training);
 - anything else: rejected (``extra="forbid"``), so serving never accepts what training never saw without saying so.
 
 Every feature key is required; a ``null`` says "missing" explicitly. Validated records are plain dicts, so the
@@ -26,6 +28,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, NotRequired, Required
 
+import pandas as pd
 import pydantic_core
 from annotated_types import Ge, Le
 from fastapi.responses import JSONResponse
@@ -35,6 +38,9 @@ from typing_extensions import TypedDict
 from lifecycle.schema import Schema
 
 IdValue = Annotated[str, StringConstraints(max_length=256)] | Annotated[int, Strict()]
+MAX_ID_LENGTH = 128  # a V2 request `id` (like `x-request-id`): it is copied into every prediction-log row
+MAX_NAME_LENGTH = 256  # tensor and output names
+Name = Annotated[str, StringConstraints(max_length=MAX_NAME_LENGTH)]
 
 
 def numeric_limits(
@@ -82,6 +88,8 @@ def record_type(schema: Schema, limits: Mapping[str, tuple[float, float]]) -> ty
     for column in schema.columns:
         if column.role == "numeric":
             fields[column.name] = Required[_numeric_type(limits.get(column.name))]
+        elif column.role == "categorical" and column.infrequent:  # any text: other values are grouped by the model
+            fields[column.name] = Required[str | None]
         elif column.role == "categorical":
             fields[column.name] = Required[Literal[tuple(column.categories)] | None]  # type: ignore[valid-type]
         elif column.role == "identifier":
@@ -143,11 +151,40 @@ class V1Response(BaseModel):
 V2Datatype = Literal[
     "BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "FP16", "FP32", "FP64", "BYTES"
 ]
+# Open Inference Protocol tensor datatypes of the values this server sends, by pandas' inferred kind of the values
+_V2_BY_KIND: dict[str, V2Datatype] = {
+    "boolean": "BOOL",
+    "integer": "INT64",
+    "floating": "FP64",
+    "mixed-integer-float": "FP64",
+    "decimal": "FP64",
+}
+
+
+def v2_datatype(values: Any) -> V2Datatype:
+    """The Open Inference Protocol (KServe V2) datatype of ``values`` (a numpy array or a sequence of Python
+    values): ``BOOL`` for booleans, ``INT64`` for integers, ``FP64`` for floats, ``BYTES`` for text and anything
+    else. The one mapping the model metadata and the inference responses use (``pandas.api.types.infer_dtype``
+    reads the values, so a list of Python bools and a numpy bool array agree; ``True`` is never an integer here).
+    """
+    return _V2_BY_KIND.get(pd.api.types.infer_dtype(values, skipna=True), "BYTES")
+
+
+def output_datatype(task: str, values: Any) -> V2Datatype:
+    """The datatype of a model's ``label`` (classification: that of its classes or predicted labels, by
+    :func:`v2_datatype`) or ``prediction`` (regression: always ``FP64``, even for an integer-valued target)."""
+    return v2_datatype(values) if task == "classification" else "FP64"
+
+
+def feature_datatype(role: str) -> V2Datatype:
+    """The datatype model metadata declares for an input column: ``FP64`` for a numeric feature (INT and FP32
+    tensors are accepted too), ``BYTES`` for a categorical one (booleans become categories at ingest) or a datetime (ISO 8601 text)."""
+    return "FP64" if role == "numeric" else "BYTES"
 
 
 class V2Tensor(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str
+    name: Name
     shape: list[Annotated[int, Ge(0)]]
     datatype: V2Datatype
     parameters: dict[str, Any] | None = None
@@ -155,7 +192,8 @@ class V2Tensor(BaseModel):
 
 
 class V2RequestedOutput(BaseModel):
-    name: str
+    model_config = ConfigDict(extra="forbid")
+    name: Name
     parameters: dict[str, Any] | None = None
 
 
@@ -163,7 +201,9 @@ class V2Request(BaseModel):
     """Open Inference Protocol inference request: one tensor per feature column, named like the column."""
 
     model_config = ConfigDict(extra="forbid")
-    id: str | None = None
+    id: Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH)] | None = Field(
+        default=None, description=f"echoed in the answer and logged with every row; at most {MAX_ID_LENGTH} characters"
+    )
     parameters: dict[str, Any] | None = None
     inputs: list[V2Tensor] = Field(min_length=1)
     outputs: list[V2RequestedOutput] | None = None

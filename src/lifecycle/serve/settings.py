@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     model_source: Literal["file", "registry"] = "file"  # registry: lifecycle.registry resolves `registry_stage`
     registry_stage: str = "prod"
     registry_repo: Path = Path(".")  # the git repository holding the GTO tags (and DVC remote config)
-    registry_dest: Path | None = None  # where the registry's files are materialized (default: a temp cache dir)
+    registry_dest: Path | None = None  # where the registry's files are materialized (default: a private cache dir)
     model_path: Path = Path("models/model.joblib")
     meta_path: Path = Path("models/model.json")  # model.json: sha256, schema, metrics, ONNX parity report
     onnx_path: Path = Path("models/model.onnx")

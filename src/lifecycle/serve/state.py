@@ -31,7 +31,7 @@ from lifecycle.serve import challenger as challengers
 from lifecycle.serve.metrics import Metrics
 from lifecycle.serve.predictors import Predictor, ServedModel, limit_threads, load_served_model
 from lifecycle.serve.predlog import Entry, PredictionLog
-from lifecycle.serve.schemas import RequestModels, example_record, numeric_limits, request_models
+from lifecycle.serve.schemas import RequestModels, numeric_limits, request_models
 from lifecycle.serve.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -96,18 +96,17 @@ class State:
     def start(self) -> None:
         """Verify and load the champion (and challenger), start the prediction log and the shadow runner.
 
-        Raises :class:`lifecycle.artifact.ModelIntegrityError` (a model that is not the recorded one),
+        Raises :class:`lifecycle.artifact.ModelIntegrityError` (a model or ONNX graph that is not the recorded one,
+        or the two disagreeing on the start-up probe),
         :class:`DataError` (a challenger with another schema) or ``OSError`` (an unwritable log directory).
         """
         s = self.settings
         limit_threads(s.predict_threads)  # this thread runs the event loop: small requests predict here
-        probe = [example_record(self.schema, self.models.limits)]
-        probe.append({k: (None if i % 2 else v) for i, (k, v) in enumerate(probe[0].items())})  # missing values too
         self.executor = ThreadPoolExecutor(
             max_workers=2, thread_name_prefix="predict", initializer=limit_threads, initargs=(s.predict_threads,)
         )
         engines = {"engine": s.engine, "name": s.model_name, "onnx_max_rows": s.onnx_max_rows}
-        engines |= {"onnx_threads": s.onnx_threads, "probe": probe}
+        engines |= {"onnx_threads": s.onnx_threads, "limits": self.models.limits}
         self.champion = load_served_model(
             self.source.model_path, self.meta, meta_path=self.source.meta_path, onnx_path=self.source.onnx_path,
             version=self.source.version, **engines,
@@ -115,7 +114,8 @@ class State:
         if s.challenger_mode != "off":
             self.challenger = self._load_challenger(engines)
         for model in filter(None, (self.champion, self.challenger)):
-            self.metrics.model_info.labels(model.role, model.name, model.version, model.engine).set(1)
+            classes = model.meta.data.target_distribution if model.schema.task == "classification" else {}
+            self.metrics.set_model(model.role, model.name, model.version, model.engine, classes)
         if s.prediction_log_dir is not None and str(s.prediction_log_dir) not in ("", "."):
             classes = list(self.champion.classes)
             classes += [c for c in (self.challenger.classes if self.challenger else []) if c not in classes]

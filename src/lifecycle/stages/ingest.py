@@ -3,7 +3,9 @@ by ``retrain.strategy``) -> raw Parquet + inferred schema.
 
 python -m lifecycle.stages.ingest --out data/raw/dataset.parquet --schema data/interim/schema.json --labelled data/labelled
 
-What is read and how the schema is inferred: lifecycle.data.ingest.
+What is read and how the schema is inferred: lifecycle.data.ingest. Under DVC a local ``ingest.source`` must lie
+inside ``paths.external`` (a dependency of this stage, so editing the file reruns it); an ``s3://`` source is read
+but its content is not tracked (a warning says how to track it): lifecycle.data.tracking.check_source.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from lifecycle import cli
 from lifecycle.config import load_params
 from lifecycle.data.ingest import load_dataset
 from lifecycle.data.labelled import read_labelled
+from lifecycle.data.tracking import check_inputs, check_source
 from lifecycle.io import write_json, write_table
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
+    check_source(params.ingest.source, params.paths.external)
+    if args.labelled:
+        check_inputs([args.labelled], "labelled batch")  # make retrain dvc-adds each one
     labelled = read_labelled(args.labelled) if args.labelled else None
     df, schema = load_dataset(params.ingest, params.base.seed, labelled, params.retrain, args.labelled or "")
     write_table(df, args.out)

@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if p
         },
         images=[model_card.relative_link(p, card) for p in model_card.plot_images(Path(args.plots))],
+        reliance=model_card.feature_reliance(Path(args.plots)),
     )
     write_text(card, text)
     log.info("wrote %s (%s) and %s", args.out, decision["decision"], args.card)

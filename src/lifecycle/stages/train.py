@@ -1,7 +1,7 @@
 """Stage ``train``: fit ``Pipeline(preprocess -> model)`` on the train split; write the model and its metadata.
 
     python -m lifecycle.stages.train --data TRAIN --schema SCHEMA --model MODEL.joblib --meta TRAIN.json \
-        [--cv-results CV_RESULTS.json]
+        [--cv-results CV_RESULTS.json] [--cv-metrics CV.json]
 
 The metadata (lifecycle.artifact.ModelMetadata) holds what is needed to trust and reproduce the model: its sha256,
 the hash of the data it was fitted on, the params, the package versions, the schema and the training metrics.
@@ -24,6 +24,7 @@ from lifecycle.config import load_params
 from lifecycle.data.readers import read_parquet
 from lifecycle.io import write_json
 from lifecycle.modeling.pipeline import fit_with_search, model_metadata
+from lifecycle.modeling.search import headline
 from lifecycle.schema import read_schema
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--meta", required=True)
     parser.add_argument("--cv-results", help="JSON of the search: best params, every candidate's fold scores")
+    parser.add_argument("--cv-metrics", help="DVC metrics of the search: the best mean CV score, its std, candidates")
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
@@ -47,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     model_metadata(args.model, args.data, df, schema, params, train_metrics, search).write(args.meta)
     if args.cv_results:
         write_json(args.cv_results, search | {"candidates": search.get("candidates", [])})
+    if args.cv_metrics:
+        write_json(args.cv_metrics, headline(search))
     log.info("wrote %s and %s; train metrics %s", args.model, args.meta, train_metrics)
 
 

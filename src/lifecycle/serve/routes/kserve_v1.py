@@ -1,4 +1,5 @@
-"""KServe V1 (the data plane of KServe's predictors): ``POST /v1/models/<name>:predict``, ``GET /v1/models/<name>``.
+"""KServe V1 (the data plane of KServe's predictors): ``POST /v1/models/<name>:predict``, ``GET /v1/models/<name>``,
+``GET /v1/models`` (the list of served models).
 
 ``instances`` are records (objects keyed by column) or rows of feature values in the order of ``GET /model``.
 """
@@ -7,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from lifecycle.serve.deps import NamedModel, ServingState, read_body, request_id, served_model, serving
+from lifecycle.serve.deps import NamedModel, ServingSettings, ServingState, read_body, request_id, served_model, serving
 from lifecycle.serve.errors import BadRequestError, bad, validate_records
 from lifecycle.serve.schemas import FastJSONResponse, V1Response, openapi_body
 
@@ -50,6 +51,12 @@ async def v1_predict(name: str, request: Request) -> Any:
     records = validate_records(state.models.records, raw, instance_location)
     _, _, labels, _ = await state.predict(records, "/v1/models/:predict", request_id(request))
     return FastJSONResponse({"predictions": labels.tolist()})
+
+
+@router.get("/v1/models")
+async def v1_models(settings: ServingSettings) -> dict[str, list[str]]:
+    """KServe V1 list models: ``{"models": [<name>]}`` (one model name per server; its challenger shares it)."""
+    return {"models": [settings.model_name]}
 
 
 @router.get("/v1/models/{name}")

@@ -10,8 +10,9 @@ from lifecycle.serve.predictors import ServedModel
 router = APIRouter(tags=["model"])
 
 
-def describe(model: ServedModel | None) -> dict[str, Any] | None:
-    """One served model: name, version, role, engine and why, family, task, sha256, classes, metrics."""
+def describe(model: ServedModel | None, max_rows: int) -> dict[str, Any] | None:
+    """One served model: name, version, role, engine (of small requests) and why, the engine of every request size
+    (up to ``max_rows``), family, task, sha256, classes, metrics."""
     if model is None:
         return None
     return {
@@ -20,6 +21,7 @@ def describe(model: ServedModel | None) -> dict[str, Any] | None:
         "role": model.role,
         "engine": model.engine,
         "engine_note": model.engine_note,
+        "engines": model.engines(max_rows),
         "family": model.meta.model.family,
         "task": model.schema.task,
         "sha256": model.meta.model.sha256,
@@ -34,8 +36,8 @@ async def model_info(state: ServingState, settings: ServingSettings) -> dict[str
     limits = state.models.limits
     columns = {c.name: c for c in state.schema.columns}
     return {
-        "champion": describe(state.champion),
-        "challenger": describe(state.challenger),
+        "champion": describe(state.champion, settings.max_rows),
+        "challenger": describe(state.challenger, settings.max_rows),
         "challenger_mode": settings.challenger_mode,
         "canary_percent": settings.canary_percent if settings.challenger_mode == "canary" else None,
         "features": [
