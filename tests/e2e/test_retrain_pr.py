@@ -87,7 +87,7 @@ def lock_md5(lock: dict, stage: str, path: str) -> str:
 def test_drift_with_labels_opens_a_branch_and_a_stable_batch_changes_nothing(repo: Path, tmp_path: Path) -> None:
     # 0. a fresh clone: the demo v2 batch drifted and half its labels arrived; they are enough to retrain on
     assert json.loads((repo / "metrics" / "monitor.json").read_text())["retrain"] is True
-    demo_labels = pd.read_parquet(repo / "data" / "demo" / "feedback")
+    demo_labels = pd.concat(map(pd.read_parquet, sorted((repo / "data" / "demo" / "feedback").glob("*.parquet"))))
     assert len(demo_labels) >= 500  # retrain.min_labelled_rows
     before = state(repo)
     code, summary = retrain(repo)
