@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export GX_ANALYTICS_ENABLED := False
 export MPLBACKEND := Agg
 
-.PHONY: help setup setup-dev run test test-fast lint format bench serve suite data-check example-wine report plots remote release kfp clean
+.PHONY: help setup setup-dev run test test-fast lint format bench serve suite data-check example-wine report plots remote release retrain kfp clean
 
 help: ## List the targets, one line each
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-13s\033[0m %s\n", $$1, $$2}'
@@ -99,6 +99,11 @@ remote: setup ## Point the DVC remote `storage` at URL=s3://<bucket>/<prefix> [E
 release: setup ## Register the model (GTO) and assign prod when models/promotion.json says promote
 	$(BIN)/python -m lifecycle.registry release $(if $(PUSH),--push)
 	@git diff --quiet -- models/champion.json || { $(BIN)/dvc repro promote && echo "champion updated: commit models/champion.json dvc.lock models/promotion.json, then git push --follow-tags"; }
+
+# Exit codes of lifecycle.retrain (make turns any of them into 2; reports/pr/retrain.json keeps the real one): 0 branch
+# written, 1 error, 3 no retrain needed, 4 candidate rejected by the gate, 5 not enough new labelled rows.
+retrain: setup ## On a retrain decision: train on the labelled batches as a DVC experiment; if the gate passes, a branch + PR body
+	$(BIN)/python -m lifecycle.retrain
 
 kfp: setup-dev ## Compile the Kubeflow pipeline and the Katib Experiment from dvc.yaml + params.yaml into deploy/kfp/ (offline)
 	$(BIN)/python -m lifecycle.kfp compile --out deploy/kfp/pipeline.yaml

@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextvars
 import difflib
 import functools
+import re
 import types
 import typing
 import urllib.parse
@@ -231,6 +232,7 @@ class Paths(Section):
     feedback: Text
     champion: Text  # committed record of the prod model's version and metrics; `make release` updates it
     promotion: Text  # the promote stage's decision file
+    labelled: Text  # labelled batches beyond ingest.source that ingest adds per retrain.strategy (`make retrain`)
 
 
 class Ingest(Section):
@@ -553,6 +555,35 @@ class Kfp(Section):
         return self
 
 
+_GIT_REF_BAD = re.compile(r"\.\.|@\{|//|[\x00-\x20~^:?*\[\\\x7f]")
+
+
+def _branch(value: str) -> str:
+    """A branch name git accepts (git check-ref-format's rules, checked here so a typo fails before any work)."""
+    if (
+        not value
+        or _GIT_REF_BAD.search(value)
+        or value.startswith(("-", "/", "."))
+        or value.endswith(("/", ".", ".lock"))
+        or "/." in value
+        or value == "@"
+    ):
+        _fail(
+            f"{value!r} is not a branch name git accepts (no spaces, '..', '~^:?*[\\', leading '-' or '.', "
+            "trailing '/', '.' or '.lock'); use e.g. retrain/auto"
+        )
+    return value
+
+
+class Retrain(Section):
+    """`make retrain` (lifecycle.retrain) and the training data ingest builds from labelled batches
+    (docs/monitoring.md, "The retraining loop")."""
+
+    strategy: Literal["combined", "recent"]  # combined: ingest.source + paths.labelled; recent: paths.labelled only
+    min_labelled_rows: Count  # new labelled rows needed before a retrain runs (recent: also what ingest needs)
+    branch: Annotated[str, AfterValidator(_branch)]  # the branch the accepted candidate is written to (one PR)
+
+
 # A new section: declare its model above, add a field here, add the section to params.yaml.
 class Params(Section):
     """All of params.yaml, validated: one attribute per top-level section."""
@@ -571,6 +602,7 @@ class Params(Section):
     dask: Dask
     notify: Notify
     promote: Promote
+    retrain: Retrain
     kfp: Kfp
 
     @model_validator(mode="after")
@@ -588,6 +620,13 @@ class Params(Section):
                 f"{train.search_metric!r} is not a {task} metric; {known}use one of: {', '.join(METRICS[task])} "
                 "(or null for the task's default)",
                 "train.search_metric",
+            )
+        if self.retrain.strategy == "recent" and self.retrain.min_labelled_rows < self.validate.min_rows:
+            _fail(
+                f"{self.retrain.min_labelled_rows} is below validate.min_rows ({self.validate.min_rows}), but "
+                "retrain.strategy 'recent' trains on the labelled rows alone; raise it to at least "
+                f"{self.validate.min_rows} or use strategy 'combined'",
+                "retrain.min_labelled_rows",
             )
         return self
 

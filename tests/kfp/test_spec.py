@@ -37,7 +37,14 @@ def test_artifacts_are_typed_and_code_deps_are_left_to_the_image():
     assert kinds["reports/model_card.md"] == "Markdown"
     assert not any(path.startswith("src/") for path in kinds)
     external = {a.path for a in project.external_inputs()}
-    assert external == {"data/external", "data/contracts", "data/incoming", "data/feedback", "models/champion.json"}
+    assert external == {
+        "data/external",
+        "data/contracts",
+        "data/incoming",
+        "data/feedback",
+        "data/labelled",
+        "models/champion.json",
+    }
     assert project.stages["train"].sections == ("base", "train")  # base.seed -> the base section
 
 

@@ -108,7 +108,7 @@ def test_remote_settings_come_from_repository_variables_through_one_action() -> 
                     "endpoint": "${{ vars.DVC_REMOTE_ENDPOINT }}",
                     "region": "${{ vars.AWS_REGION }}",
                 }
-    assert sorted(users) == ["pr-report.yml", "release.yml"]
+    assert sorted(users) == ["pr-report.yml", "release.yml", "retrain.yml"]
     action = yaml.safe_load(ACTION.read_text())
     assert 'make remote URL="$URL" ENDPOINT="$ENDPOINT" REGION="$REGION"' in action["runs"]["steps"][0]["run"]
 

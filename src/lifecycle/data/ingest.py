@@ -7,8 +7,9 @@ import logging
 
 import pandas as pd
 
-from lifecycle.config import Ingest
+from lifecycle.config import Ingest, Retrain
 from lifecycle.data import telemetry
+from lifecycle.data.labelled import training_rows
 from lifecycle.data.readers import check_text_columns, read_table
 from lifecycle.errors import DataError
 from lifecycle.schema import Schema, coerce_frame, infer_schema, normalize_columns, normalize_name, resolve_column
@@ -17,11 +18,33 @@ log = logging.getLogger(__name__)
 TELEMETRY = "telemetry"  # ingest.source of the built-in simulator
 
 
-def load_dataset(ingest: Ingest, seed: int) -> tuple[pd.DataFrame, Schema]:
+def load_dataset(
+    ingest: Ingest,
+    seed: int,
+    labelled: pd.DataFrame | None = None,
+    retrain: Retrain | None = None,
+    labelled_source: str = "paths.labelled",
+) -> tuple[pd.DataFrame, Schema]:
     """:func:`prepare` of :func:`load_source`: the table and its schema from params.yaml's ``ingest`` section
-    (``seed``: base.seed). Errors name the file or URI, or the ``telemetry simulator``."""
+    (``seed``: base.seed). Errors name the file or URI, or the ``telemetry simulator``.
+
+    ``labelled``: the labelled batches (:func:`lifecycle.data.labelled.read_labelled` of ``labelled_source``), added
+    to or replacing the source's rows by ``retrain.strategy`` (:func:`lifecycle.data.labelled.training_rows`);
+    None or empty: the source's rows alone (``recent`` then fails, naming ``labelled_source``). Their column names
+    are normalized (as :func:`lifecycle.data.labelled.label_batches` writes them); they take the source's headers as
+    written, so :func:`prepare` sees the source's own header (params may name columns either way).
+    """
     source = "telemetry simulator" if ingest.source == TELEMETRY else ingest.source
-    return prepare(load_source(ingest, seed), ingest, source)
+    df = load_source(ingest, seed)
+    if retrain is not None:
+        extra = pd.DataFrame() if labelled is None else labelled
+        if ingest.normalize_columns and not extra.empty:
+            normalize_columns(df)  # two headers that normalize alike: the same error prepare would raise
+            extra = extra.rename(columns={normalize_name(c): str(c) for c in df.columns})
+        df = training_rows(df, extra, retrain.strategy, retrain.min_labelled_rows, labelled_source)
+        if not extra.empty:
+            source = f"{source} + {labelled_source}"
+    return prepare(df, ingest, source)
 
 
 def load_source(ingest: Ingest, seed: int) -> pd.DataFrame:

@@ -1,6 +1,7 @@
-"""Stage ``ingest``: built-in telemetry or the user's CSV/Parquet/S3 file -> raw Parquet + inferred schema.
+"""Stage ``ingest``: built-in telemetry or the user's CSV/Parquet/S3 file (+ the labelled batches of ``make retrain``,
+by ``retrain.strategy``) -> raw Parquet + inferred schema.
 
-python -m lifecycle.stages.ingest --out data/raw/dataset.parquet --schema data/interim/schema.json
+python -m lifecycle.stages.ingest --out data/raw/dataset.parquet --schema data/interim/schema.json --labelled data/labelled
 
 What is read and how the schema is inferred: lifecycle.data.ingest. Under DVC a local ``ingest.source`` must lie
 inside ``paths.external`` (a dependency of this stage, so editing the file reruns it); an ``s3://`` source is read
@@ -16,7 +17,8 @@ from collections.abc import Sequence
 from lifecycle import cli
 from lifecycle.config import load_params
 from lifecycle.data.ingest import load_dataset
-from lifecycle.data.tracking import check_source
+from lifecycle.data.labelled import read_labelled
+from lifecycle.data.tracking import check_inputs, check_source
 from lifecycle.io import write_json, write_table
 
 log = logging.getLogger(__name__)
@@ -27,11 +29,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument("--out", required=True, help="raw table (Parquet)")
     parser.add_argument("--schema", required=True, help="inferred schema (JSON)")
+    parser.add_argument("--labelled", help="folder of labelled batches added by retrain.strategy (make retrain)")
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
     check_source(params.ingest.source, params.paths.external)
-    df, schema = load_dataset(params.ingest, params.base.seed)
+    if args.labelled:
+        check_inputs([args.labelled], "labelled batch")  # make retrain dvc-adds each one
+    labelled = read_labelled(args.labelled) if args.labelled else None
+    df, schema = load_dataset(params.ingest, params.base.seed, labelled, params.retrain, args.labelled or "")
     write_table(df, args.out)
     write_json(args.schema, schema.to_dict())
     log.info(
