@@ -32,12 +32,12 @@ def test_each_column_gets_its_role_and_dtype() -> None:
     roles = {c.name: (c.role, c.dtype) for c in schema.columns}
     assert roles == {
         "reading_id": ("identifier", "str"),
-        "sensor_id": ("identifier", "int"),
+        "sensor_id": ("identifier", "str"),  # carried as text: never learned from
         "vehicle_id": ("identifier", "str"),
         "recorded_at": ("datetime", "datetime"),
         "logged": ("datetime", "datetime"),
         "temp_c": ("numeric", "float"),
-        "cycles": ("numeric", "int"),
+        "cycles": ("numeric", "float"),  # numeric features are float: a blank in a scoring batch is not a type error
         "mode": ("categorical", "str"),
         "cooled": ("categorical", "str"),
         "fault": ("target", "str"),
@@ -66,20 +66,32 @@ def test_integer_classes_sort_as_numbers_and_regression_targets_are_float() -> N
     ("change", "message"),
     [
         (lambda df: df.iloc[0:0], r"no rows to learn from"),
-        (lambda df: df.drop(columns="fault"), r"target column 'fault' not found; set ingest\.target to one of"),
+        (
+            lambda df: df.drop(columns="fault"),
+            r"ingest\.target: column 'fault' not found; set ingest\.target to one of",
+        ),
         (lambda df: df.assign(temp_c=None), r"column 'temp_c' is empty \(all 60 values are null\)"),
         (lambda df: df.assign(fault="none"), r"target column 'fault' has a single class \('none'\)"),
-        (lambda df: df.assign(fault=[None, *df["fault"][1:]]), r"target column 'fault' has 1 null values"),
-        (
-            lambda df: df.assign(mode=[f"m{i % 8}" for i in range(60)]),  # 8 values, too few for an identifier
-            r"column 'mode' has 8 distinct text values \(more than ingest\.max_categories=5\)",
-        ),
+        (lambda df: df.assign(fault=None), r"target column 'fault' has no values \(all 60 rows are null\)"),
         (
             lambda df: df[["reading_id", "recorded_at", "fault"]],
-            r"no numeric or categorical feature columns besides the target 'fault'",
+            r"no feature columns besides the target 'fault' \(every other column is an identifier or a date not learned "
+            r"from\); list fewer columns in ingest\.id_columns or ingest\.drop_columns",
         ),
     ],
 )
 def test_what_no_model_can_learn_from_is_refused(change, message: str) -> None:
     with pytest.raises(DataError, match=r"^data/raw/x\.csv: " + message):
         infer_schema(change(table()), "fault", "classification", max_categories=5, source="data/raw/x.csv")
+
+
+def test_unlabeled_rows_stay_and_many_valued_text_keeps_its_frequent_values() -> None:
+    """Issue 13: a row without a target is not refused here (validate quarantines it as unlabeled); text with more
+    than ``max_categories`` values keeps the ones seen in ``min_category_rows`` rows and groups the rest."""
+    df = table().assign(fault=[None, *table()["fault"][1:]])
+    assert infer_schema(df, "fault", "classification").classes == ("cell_imbalance", "none", "overheating")
+    modes = [f"m{i % 8}" for i in range(56)] + ["rare1", "rare2", "rare3", "rare4"]  # 8 values x 7 rows + 4 singles
+    column = {c.name: c for c in infer_schema(table().assign(mode=modes), "fault", "classification", max_categories=5)
+              .columns}["mode"]  # fmt: skip
+    assert column.role == "categorical" and column.infrequent and len(column.categories) == 5
+    assert not {"rare1", "rare2", "rare3", "rare4"} & set(column.categories)

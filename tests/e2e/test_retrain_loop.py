@@ -81,12 +81,12 @@ def test_drift_triggers_retraining_and_the_gate_decides(repo: Path) -> None:
     assert decision["champion"]["version"] == "v1.0.0"
     assert decision["champion"]["model_sha256"] == champion["model_sha256"] != decision["candidate"]["model_sha256"]
     improvements = [c for c in decision["criteria"] if c["kind"] == "improvement"]
-    assert [c["metric"] for c in improvements] == sorted(params["promote"]["min_improvement"])
+    assert [c["metric"] for c in improvements] == sorted(params["promote"]["classification"]["min_improvement"])
     for criterion in improvements:
         metric = criterion["metric"]
         assert criterion["observed"] == candidate[metric]  # the retrained model's value, as evaluate computed it
         assert criterion["champion"] == champion["metrics"][metric]  # the v1 model's, as the release recorded it
-        assert criterion["threshold"] == params["promote"]["min_improvement"][metric]
+        assert criterion["threshold"] == params["promote"]["classification"]["min_improvement"][metric]
         gain = criterion["observed"] - criterion["champion"]  # every min_improvement metric here is a score
         assert criterion["passed"] is (gain >= criterion["threshold"]), criterion
         assert f"champion v1.0.0 ({criterion['champion']:.6g})" in criterion["message"], criterion["message"]

@@ -7,8 +7,8 @@ lifecycle.retrain`` trains the candidate as a DVC experiment and writes ``retrai
 differs, whose PR body lists the drift reasons and the gate's verdict, and whose dvc.lock a fresh clone of the branch
 reproduces from its data alone; the workspace is left as it was. A second run, after a fresh reference-like batch
 replaced the drifted one (and the demo batch is turned off: it drifts on purpose), says no retrain is needed
-(exit 3) and changes nothing. In between, the same data against a
-stricter gate is rejected (exit 4) and leaves the accepted branch alone.
+(exit 3) and changes nothing. In between, the same data against a stricter gate is rejected (exit 4) and leaves the
+accepted branch alone; before it all, drift with too few labels yet (exit 5) changes nothing.
 """
 
 from __future__ import annotations
@@ -85,6 +85,22 @@ def lock_md5(lock: dict, stage: str, path: str) -> str:
 
 
 def test_drift_with_labels_opens_a_branch_and_a_stable_batch_changes_nothing(repo: Path, tmp_path: Path) -> None:
+    # -1. drift, but too few labels yet (5 % of the demo batch): exit 5, the minimum named, nothing changed
+    status = run(["git", "status", "--porcelain", "--", ".", ":!reports/pr"], repo).stdout
+    params_text = (repo / "params.yaml").read_text()
+    few = yaml.safe_load(params_text)
+    few["simulate"]["feedback_fraction"] = 0.05
+    (repo / "params.yaml").write_text(yaml.safe_dump(few, sort_keys=False))
+    run(["dvc", "repro", "--quiet", "monitor"], repo)
+    before = state(repo)
+    code, summary = retrain(repo)
+    assert code == 5, summary
+    assert "fewer than retrain.min_labelled_rows=500" in summary["message"] and summary["branch"] is None
+    assert state(repo) == before and not (repo / "reports" / "pr" / "retrain.md").exists()
+    (repo / "params.yaml").write_text(params_text)
+    run(["dvc", "repro", "--quiet", "monitor"], repo)
+    assert run(["git", "status", "--porcelain", "--", ".", ":!reports/pr"], repo).stdout == status  # as it was
+
     # 0. a fresh clone: the demo v2 batch drifted and half its labels arrived; they are enough to retrain on
     assert json.loads((repo / "metrics" / "monitor.json").read_text())["retrain"] is True
     demo_labels = pd.concat(map(pd.read_parquet, sorted((repo / "data" / "demo" / "feedback").glob("*.parquet"))))

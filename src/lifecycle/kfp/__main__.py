@@ -11,11 +11,13 @@ compile and katib read dvc.yaml and params.yaml of ``--root`` (default: the curr
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 from collections.abc import Sequence
 
 from lifecycle import cli
+from lifecycle.errors import LifecycleError
 
 log = logging.getLogger(__name__)
 PIPELINE = "deploy/kfp/pipeline.yaml"
@@ -38,6 +40,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     trial.add_argument("--input", action="append", default=[], metavar="ARTIFACT=URI")
     trial.add_argument("--set", action="append", default=[], metavar="HYPERPARAMETER=VALUE")
     args = parser.parse_args(argv)
+    if args.command in ("compile", "katib") and importlib.util.find_spec("kfp") is None:
+        raise LifecycleError(
+            "the kfp SDK is not installed (it is the `kfp` dependency group, which `make setup` leaves out); "
+            "run `make setup-dev` (or `make kfp`), then this command again"
+        )
 
     if args.command == "compile":
         from lifecycle.kfp.pipeline import compile_pipeline
