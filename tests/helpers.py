@@ -94,3 +94,12 @@ def use_this_venv(repo: Path) -> None:
     (venv / "bin").symlink_to(Path(sys.executable).parent)
     for stamp in (".synced", ".synced-dev"):
         (venv / stamp).touch()
+
+
+# A tiny search space per model family: enough to exercise train.search without a long fit (train, search tests).
+SMALL_SPACE = {
+    "hist_gradient_boosting": {"learning_rate": [0.05, 0.2], "max_leaf_nodes": [7, 15]},
+    "random_forest": {"max_depth": [None, 6]},
+    "logistic_regression": {"C": [0.1, 1.0]},
+    "ridge": {"alpha": [0.1, 1.0]},
+}

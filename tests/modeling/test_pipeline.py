@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from tests.helpers import SMALL_SPACE
 
 from lifecycle.artifact import ModelMetadata, load_model, save_model
 from lifecycle.config import Params, parse_params
@@ -20,12 +21,6 @@ from lifecycle.schema import infer_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
-SMALL_SPACE = {
-    "hist_gradient_boosting": {"learning_rate": [0.05, 0.2], "max_leaf_nodes": [7, 15]},
-    "random_forest": {"max_depth": [None, 6]},
-    "logistic_regression": {"C": [0.1, 1.0]},
-    "ridge": {"alpha": [0.1, 1.0]},
-}
 
 
 def make_params(**train: object) -> Params:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.helpers import SMALL_SPACE
 
 from lifecycle.config import Params, parse_params
 from lifecycle.data.telemetry import generate
@@ -26,14 +27,6 @@ def make_params(**train: object) -> Params:
     raw["train"]["random_forest"] |= {"n_estimators": 10, "n_jobs": 1}
     raw["train"].update(train)
     return parse_params(raw)
-
-
-SMALL_SPACE = {
-    "hist_gradient_boosting": {"learning_rate": [0.05, 0.2], "max_leaf_nodes": [7, 15]},
-    "random_forest": {"max_depth": [None, 6]},
-    "logistic_regression": {"C": [0.1, 1.0]},
-    "ridge": {"alpha": [0.1, 1.0]},
-}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.helpers import SMALL_SPACE
 
 from lifecycle.data.telemetry import generate
 from lifecycle.schema import infer_schema
@@ -15,12 +16,6 @@ from lifecycle.stages import train as train_stage
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW = yaml.safe_load((ROOT / "params.yaml").read_text())
-SMALL_SPACE = {
-    "hist_gradient_boosting": {"learning_rate": [0.05, 0.2], "max_leaf_nodes": [7, 15]},
-    "random_forest": {"max_depth": [None, 6]},
-    "logistic_regression": {"C": [0.1, 1.0]},
-    "ridge": {"alpha": [0.1, 1.0]},
-}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
