@@ -98,41 +98,75 @@ def past_stop_with_parent(pid: int) -> bool:
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
+
+def descendants(pid: int) -> list[int]:
+    """``pid``'s children, grandchildren, ... (Linux /proc), nearest first."""
+    found, frontier = [], [pid]
+    while frontier:
+        below = [child for parent in frontier for child in children(parent)]
+        found += below
+        frontier = below
+    return found
+
+
+def python_descendant(pid: int) -> int | None:
+    """The first descendant of ``pid`` running Python (the stage, below any shell that did not exec it)."""
+    for child in descendants(pid):
+        with contextlib.suppress(OSError):
+            if "python" in os.path.basename(os.readlink(f"/proc/{child}/exe")):
+                return child
+    return None
+
+
 PARENT = """
-import subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-c", sys.argv[1]])
-print(child.pid, flush=True)
+import shlex, subprocess, sys, time
+command = [sys.executable, "-c", sys.argv[1]]
+if sys.argv[2] == "shell":  # a shell between parent and child that does not exec it (`; true` after it)
+    command = ["/bin/sh", "-c", shlex.join(command) + "; true"]
+subprocess.Popen(command)
 time.sleep(120)
 """
 CHILDREN = {
-    "prctl": "import lifecycle.stages, numpy, time; time.sleep(120)",
+    "prctl": ("import lifecycle.stages, numpy, time; time.sleep(120)", "direct"),
     # elsewhere than Linux: the watchdog thread (forced here by hiding the platform)
-    "watchdog": "import sys; sys.platform = 'other'; from lifecycle import cli; cli.stop_with_parent(); "
-    "import numpy, time; time.sleep(120)",
+    "watchdog": (
+        "import sys; sys.platform = 'other'; from lifecycle import cli; cli.stop_with_parent(); "
+        "import numpy, time; time.sleep(120)",
+        "direct",
+    ),
+    # a shell between: the shell outlives the parent, so the stage watches the chain shell -> parent
+    "shell-between": ("import lifecycle.stages, numpy, time; time.sleep(120)", "shell"),
 }
 
 
 @linux_only
 @pytest.mark.parametrize("how", sorted(CHILDREN))
 def test_a_stage_process_stops_when_its_parent_is_killed(how: str) -> None:
-    parent = subprocess.Popen([sys.executable, "-c", PARENT, CHILDREN[how]], stdout=subprocess.PIPE, text=True)
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, *CHILDREN[how]])
+    child = None
     try:
-        child = int(parent.stdout.readline())
+        child = wait_for(lambda: python_descendant(parent.pid), 60, "the child to start")
         wait_for(lambda: past_stop_with_parent(child), 60, "the child's imports")
+        between = [pid for pid in descendants(parent.pid) if pid != child]
+        assert len(between) == (1 if how == "shell-between" else 0), between
         parent.kill()  # SIGKILL: no chance to clean up its children
         parent.wait()
-        wait_for(lambda: not alive(child), 10, f"child {child} to stop")
+        for pid in [child, *between]:
+            wait_for(lambda pid=pid: not alive(pid), 10, f"process {pid} to stop")
     finally:
         parent.kill()
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(child, signal.SIGKILL)
+        if child is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
 
 
 @linux_only
 @pytest.mark.slow
-def test_kill_9_of_dvc_repro_stops_the_running_stage(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shell", ["/bin/bash", None], ids=["SHELL=bash", "SHELL-unset"])
+def test_kill_9_of_dvc_repro_stops_the_running_stage(tmp_path: Path, shell: str | None) -> None:
     """A real `dvc repro` running the real ingest stage (2 million rows: many seconds of work), killed with -9
-    while the stage runs: the stage stops at once and writes nothing."""
+    while the stage runs: the stage stops at once and writes nothing. DVC runs the cmd with ``$SHELL -c``: bash
+    execs it; with SHELL unset, /bin/sh (Debian's dash) stays between dvc and the stage and must stop too."""
     repo = tmp_path / "repo"
     repo.mkdir()
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -144,16 +178,21 @@ def test_kill_9_of_dvc_repro_stops_the_running_stage(tmp_path: Path) -> None:
     )
     run_in(["git", "init", "-q"], repo)
     run_in(["dvc", "init", "-q"], repo)
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env = {key: value for key, value in os.environ.items() if key != "SHELL"}
+    env["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"
+    if shell:
+        env["SHELL"] = shell
     dvc = subprocess.Popen(["dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     stage = None
     try:
-        stage = wait_for(lambda: next(iter(children(dvc.pid)), None), 120, "dvc to start the stage")
-        assert "lifecycle.stages.ingest" in Path(f"/proc/{stage}/cmdline").read_text()  # `sh -c` exec'd it
+        stage = wait_for(lambda: python_descendant(dvc.pid), 120, "dvc to start the stage")
+        assert "lifecycle.stages.ingest" in Path(f"/proc/{stage}/cmdline").read_text()
         wait_for(lambda: past_stop_with_parent(stage), 120, "the stage's imports")
+        between = [pid for pid in descendants(dvc.pid) if pid != stage and pid not in descendants(stage)]
         dvc.kill()
         dvc.wait()
-        wait_for(lambda: not alive(stage), 10, f"stage {stage} to stop after `kill -9` of dvc")
+        for pid in [stage, *between]:
+            wait_for(lambda pid=pid: not alive(pid), 10, f"process {pid} to stop after `kill -9` of dvc")
     finally:
         dvc.kill()
         if stage is not None:
