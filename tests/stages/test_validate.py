@@ -206,6 +206,31 @@ def test_out_of_range_over_threshold_fails(good, workspace) -> None:
     assert metrics(ws)["rows_quarantined"] == 200
 
 
+def test_a_failed_gate_notifies_the_webhook_and_a_passing_one_does_not(good, workspace, stage) -> None:
+    """A real HTTP server on loopback as ``notify.webhook_url``: the failed rules reach it once, with the report's
+    path; quarantining a few rows (the gate passes) sends nothing."""
+    from tests.test_notify import Webhook
+
+    hook = Webhook()
+    try:
+        df = good[0].copy()
+        df.loc[df.index[:200], "cell_temp_max_c"] = 999.0  # over max_bad_row_fraction: the gate fails
+        for rows, fails in ((df, True), (good[0].iloc[:2500], False)):
+            ws = workspace(rows)
+            params = yaml.safe_load(ws.path("params.yaml").read_text())
+            params["notify"]["webhook_url"] = hook.url
+            ws.path("params.yaml").write_text(yaml.safe_dump(params))
+            proc = stage(ws.dir)
+            assert proc.returncode == (1 if fails else 0), proc.stderr
+            shutil.rmtree(ws.dir)
+        (message,) = hook.received
+        text = json.dumps(message["body"])
+        assert message["body"]["text"].startswith(":x: *Data quality gate failed: the last good data stays in place*")
+        assert "200 of 3000 rows" in text and "cell_temp_max_c" in text and "reports/validation.md" in text
+    finally:
+        hook.close()
+
+
 def test_unseen_category_is_quarantined(good, workspace, stage) -> None:
     df = good[0].copy()
     df.loc[[5, 6], "charge_mode"] = "turbo"

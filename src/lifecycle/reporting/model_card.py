@@ -97,7 +97,9 @@ def intended_use(task: str | None, ingest: Mapping[str, Any], target: str | None
             "overheating, cell imbalance), so that a technician inspects the pack. It supports, and does not "
             "replace, a diagnosis: every alert needs a human look."
         )
-        data = "simulated EV battery telemetry (`lifecycle.telemetry`, fleet " + str(ingest.get("data_version")) + ")"
+        data = (
+            "simulated EV battery telemetry (`lifecycle.data.telemetry`, fleet " + str(ingest.get("data_version")) + ")"
+        )
     else:
         kind = "predicts" if task == "regression" else "classifies"
         use = f"A model that {kind} `{target}` from the columns listed under Schema, for rows like its training data."

@@ -83,8 +83,8 @@ class ShadowRunner:
             arrived, request_id, endpoint, records = item
             try:
                 predictor = self.model.predictor(len(records))
-                labels, proba = predictor.predict(records)
-                self.on_result(arrived, request_id, endpoint, records, labels, proba, predictor.engine)
+                y_pred, proba = predictor.predict(records)
+                self.on_result(arrived, request_id, endpoint, records, y_pred, proba, predictor.engine)
             except Exception:
                 log.exception("shadow prediction failed for request %s", request_id)
                 if self.on_error is not None:

@@ -116,16 +116,16 @@ class Metrics:
             multiprocess_mode="max",
         )
 
-    def count_predictions(self, role: str, labels: Any, classification: bool) -> None:
-        values = labels.tolist() if hasattr(labels, "tolist") else list(labels)
+    def count_predictions(self, role: str, y_pred: Any, classification: bool) -> None:
+        values = y_pred.tolist() if hasattr(y_pred, "tolist") else list(y_pred)
         self.rows.labels(role).inc(len(values))
         if classification:
             for label, n in Tally(values).items():
                 self.predictions.labels(role, str(label)).inc(n)
 
-    def count_explanations(self, role: str, labels: Any, classification: bool) -> None:
+    def count_explanations(self, role: str, y_pred: Any, classification: bool) -> None:
         """Count explained rows (apart from predictions: an explanation is not a served prediction)."""
-        values = labels.tolist() if hasattr(labels, "tolist") else list(labels)
+        values = y_pred.tolist() if hasattr(y_pred, "tolist") else list(y_pred)
         self.explained_rows.labels(role).inc(len(values))
         if classification:
             for label, n in Tally(values).items():

@@ -55,7 +55,7 @@ class Entry:
     served: bool  # false: a shadow prediction, not returned to the client
     engine: str
     records: Sequence[Mapping[str, Any]]
-    labels: np.ndarray
+    y_pred: np.ndarray
     probabilities: np.ndarray | None
     classes: Sequence[Any]
 
@@ -164,7 +164,7 @@ class PredictionLog:
                 columns[name].extend([_text(r.get(name)) for r in e.records])
             for name in self.datetimes:
                 columns[name].extend([_utc(r.get(name)) for r in e.records])
-            columns[PREDICTION].extend(e.labels.tolist())
+            columns[PREDICTION].extend(e.y_pred.tolist())
             proba = e.probabilities
             index = {str(c): i for i, c in enumerate(e.classes)}
             for c in self.classes:

@@ -139,9 +139,9 @@ def build_probe(
     margins = _margins(proba)
     chosen: list[Record] = []
     covered = []
-    labels = np.asarray(y_pred).tolist()
+    y_pred = np.asarray(y_pred).tolist()
     for index, cls in enumerate(classes):
-        hits = [i for i, label in enumerate(labels) if label == cls and margins[i] >= MIN_MARGIN]
+        hits = [i for i, label in enumerate(y_pred) if label == cls and margins[i] >= MIN_MARGIN]
         row = (
             rows[max(hits, key=lambda i: margins[i])] if hits else _climb(predictor, schema, ranges, rows, proba, index)
         )
@@ -188,15 +188,15 @@ def compare(onnx: Any, sklearn: Any, records: Sequence[Record], tolerance: float
     Exceptions of either engine propagate (the caller tells a broken runtime from a disagreement).
     """
     for batch in [*([r] for r in records), list(records)]:
-        labels, proba = onnx.predict(batch)
+        y_pred, proba = onnx.predict(batch)
         expected, expected_proba = sklearn.predict(batch)
         if expected_proba is None:
-            a, b = np.asarray(labels, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+            a, b = np.asarray(y_pred, dtype=np.float64), np.asarray(expected, dtype=np.float64)
             worst = float(np.max(np.abs(a - b) / np.maximum(1.0, np.abs(b))))
             if not worst <= tolerance:
                 return f"predictions differ by {worst:.3g} (relative) > {tolerance:g}"
             continue
-        for i, (got, want) in enumerate(zip(np.asarray(labels).tolist(), np.asarray(expected).tolist(), strict=True)):
+        for i, (got, want) in enumerate(zip(np.asarray(y_pred).tolist(), np.asarray(expected).tolist(), strict=True)):
             if got != want:
                 return f"ONNX predicts {got!r} where scikit-learn predicts {want!r} for {batch[i]}"
         diff = float(np.max(np.abs(np.asarray(proba) - expected_proba)))

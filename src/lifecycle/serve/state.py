@@ -186,7 +186,7 @@ class State:
         model = self.choose(request_id)
         predictor = model.predictor(len(records))
         try:
-            labels, proba = await self._run(predictor, records)
+            y_pred, proba = await self._run(predictor, records)
         except DataError:
             raise
         except Exception:
@@ -196,11 +196,11 @@ class State:
             log.exception("%s engine failed on request %s; answering with scikit-learn", predictor.engine, request_id)
             self.metrics.engine_fallbacks.labels(model.role, predictor.engine).inc()
             predictor = model.sklearn
-            labels, proba = await self._run(predictor, records)
-        self.record(arrived, request_id, endpoint, model, True, predictor.engine, records, labels, proba)
+            y_pred, proba = await self._run(predictor, records)
+        self.record(arrived, request_id, endpoint, model, True, predictor.engine, records, y_pred, proba)
         if self.shadow is not None:
             self.shadow.submit(arrived, request_id, endpoint, records)
-        return model, predictor.engine, labels, proba
+        return model, predictor.engine, y_pred, proba
 
     async def _run(self, predictor: Predictor, records: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray | None]:
         if len(records) <= INLINE_ROWS:
@@ -216,16 +216,16 @@ class State:
         served: bool,
         engine: str,
         records: Sequence[Mapping[str, Any]],
-        labels: np.ndarray,
+        y_pred: np.ndarray,
         proba: np.ndarray | None,
     ) -> None:
         """Count one model's predictions for a request and hand them to the prediction log."""
-        self.metrics.count_predictions(model.role, labels, model.schema.task == "classification")
+        self.metrics.count_predictions(model.role, y_pred, model.schema.task == "classification")
         if self.log is not None:
             self.log.submit(
                 Entry(
                     arrived, request_id, endpoint, model.name, model.version, model.role, served, engine, records,
-                    labels, proba, model.classes,
+                    y_pred, proba, model.classes,
                 )
             )  # fmt: skip
 
@@ -235,12 +235,12 @@ class State:
         request_id: str,
         endpoint: str,
         records: Sequence[Mapping[str, Any]],
-        labels: np.ndarray,
+        y_pred: np.ndarray,
         proba: np.ndarray | None,
         engine: str,
     ) -> None:
         assert self.challenger is not None
-        self.record(arrived, request_id, endpoint, self.challenger, False, engine, records, labels, proba)
+        self.record(arrived, request_id, endpoint, self.challenger, False, engine, records, y_pred, proba)
 
 
 def build_state(settings: Settings) -> State:

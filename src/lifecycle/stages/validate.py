@@ -8,8 +8,9 @@ see docs/data-quality.md); without one, the checks that need no review run (life
 inferred_contract) and the stage says loudly that no reviewed contract exists. Rows that break a row-level rule go
 to ``--quarantine`` with a ``reason`` (rows without a target as ``unlabeled``); the clean rows to ``--out``. On a
 table-level failure, or when more than ``validate.max_bad_row_fraction`` of the rows were quarantined (or more than
-``validate.max_unlabeled_fraction`` are unlabeled), the stage exits 1 with every failed rule in the message and
-leaves ``--out`` and ``--quarantine`` as they were; the metrics and both reports are written either way.
+``validate.max_unlabeled_fraction`` are unlabeled), the stage sends the failed rules to ``notify.webhook_url`` (when
+set), exits 1 with every failed rule in the message and leaves ``--out`` and ``--quarantine`` as they were; the
+metrics and both reports are written either way.
 The pandas phase and the Parquet writes (to temporary files) run while Great Expectations is still being
 imported (lifecycle.quality.gx_import); the files are renamed into place only after the gate passed.
 """
@@ -24,6 +25,7 @@ from lifecycle import cli
 from lifecycle.config import load_params
 from lifecycle.data.readers import read_parquet
 from lifecycle.io import atomic_path, to_parquet, write_json
+from lifecycle.notify import notify
 from lifecycle.quality.contract import dataset_contract
 from lifecycle.quality.gx import judge
 from lifecycle.quality.gx_import import prefetch_gx
@@ -66,6 +68,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             result = judge(split, schema, contract, params.validate, source=args.data)
             write_json(args.metrics, result.metrics)
             write_reports(result, args.report_json, args.report_md, args.quarantine)
+            if not result.success:
+                notify(
+                    params.notify, "Data quality gate failed: the last good data stays in place",
+                    result.summary().splitlines(), status="failure", link=args.report_md,
+                )  # fmt: skip
             result.raise_if_failed(hint)  # raising here deletes both temporary files: the last good outputs stay
     finally:
         importing.join()  # never exit while the import thread runs (it may still write warnings)

@@ -49,8 +49,8 @@ async def v1_predict(name: str, request: Request) -> Any:
     body = await read_body(request, state.models.v1_request)
     raw = instances_to_records(body.instances, state.schema.features)
     records = validate_records(state.models.records, raw, instance_location)
-    _, _, labels, _ = await state.predict(records, "/v1/models/:predict", request_id(request))
-    return FastJSONResponse({"predictions": labels.tolist()})
+    _, _, y_pred, _ = await state.predict(records, "/v1/models/:predict", request_id(request))
+    return FastJSONResponse({"predictions": y_pred.tolist()})
 
 
 @router.get("/v1/models")

@@ -188,15 +188,15 @@ async def infer(request: Request, name: str, version: str | None) -> FastJSONRes
     raw, where = tensors_to_records(body, state.schema, state.settings.max_rows)
     records = validate_records(state.models.records, raw, where)
     rid = body.id or request_id(request)
-    model, engine, labels, proba = await state.predict(records, "/v2/models/infer", rid)
+    model, engine, y_pred, proba = await state.predict(records, "/v2/models/infer", rid)
     n = len(records)
     classification = state.schema.task == "classification"
     outputs = [
         {
             "name": "label" if classification else "prediction",
             "shape": [n],
-            "datatype": output_datatype(state.schema.task, labels),
-            "data": labels.tolist(),
+            "datatype": output_datatype(state.schema.task, y_pred),
+            "data": y_pred.tolist(),
         }
     ]
     if proba is not None:

@@ -25,12 +25,12 @@ async def predict_records(request: Request) -> Any:
     """Predict one or more records (objects keyed by the training schema's columns)."""
     state, rid = serving(request), request_id(request)
     body = await read_body(request, state.models.predict_request)
-    model, engine, labels, proba = await state.predict(body.records, "/predict", rid)
+    model, engine, y_pred, proba = await state.predict(body.records, "/predict", rid)
     return FastJSONResponse(
         {
             "request_id": rid,
             "model": {"name": model.name, "version": model.version, "role": model.role, "engine": engine},
-            "predictions": labels.tolist(),
+            "predictions": y_pred.tolist(),
             "probabilities": probabilities(model, proba),
         }
     )
