@@ -317,6 +317,7 @@ def test_rejected_body_names_the_cause_and_every_criterion(tmp_path: Path) -> No
     assert "`0123456789ab`" in body
     assert "800 labelled rows as `data/labelled/labelled-abc.parquet`" in body
     assert "# Pipeline report" not in body  # the branch report only for a written branch
+    assert "not held out" not in body  # the caveat goes with the branch's report
     assert rt.Result(rt.NO_RETRAIN, "x").to_dict()["outcome"] == "no retrain needed"
 
 

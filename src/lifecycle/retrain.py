@@ -331,6 +331,13 @@ def pr_body(root: Path, result: Result, base: str, params: Params, params_file: 
         "",
     ]
     if result.code == BRANCH_WRITTEN and result.branch:
+        if result.labelled_rows:
+            lines += [
+                f"Note: the candidate trained on the {result.labelled_rows} feedback-labelled rows above, so its "
+                "feedback metrics below (the monitor's, on those same labels) are not held out and flatter it; judge "
+                "it by the test split's metrics and the gate.",
+                "",
+            ]
         lines.append(_branch_report(root, result.branch, base, params_file))
     return "\n".join(lines).rstrip() + "\n"
 

@@ -146,6 +146,7 @@ def test_drift_with_labels_opens_a_branch_and_a_stable_batch_changes_nothing(rep
     for reason in monitor["reasons"]:
         assert f"- {reason}" in body
     assert "## Promotion gate: **promote**" in body
+    assert "feedback metrics below (the monitor's, on those same labels) are not held out" in body
     assert "# Pipeline report: this PR vs" in body and "retrain.strategy" not in body.split("# Pipeline report")[1]
 
     # the same data against a stricter gate: rejected (exit 4); the accepted branch and the workspace stay as they were

@@ -22,6 +22,7 @@ from lifecycle.modeling.explain import (
     ADDITIVITY_TOLERANCE,
     Explainer,
     ExplanationError,
+    additivity_gap,
     background_frame,
     column_groups,
     mean_abs_shap,
@@ -256,3 +257,32 @@ def test_large_regression_targets_stay_additive():
         np.abs(ex.base_values + ex.values.sum(axis=1) - model.predict(df[schema.features].iloc[:300])[:, None]).max()
         <= ADDITIVITY_TOLERANCE
     )
+
+
+def test_huge_raw_outputs_are_additive_relative_to_their_magnitude():
+    """shap adds in 32-bit floats: leaves of +-1e4 that no per-tree constant centres (a regressor of a target that
+    jumps between -1e4 and 1e4, like the raw log-odds of a saturated classifier) put the sum ~1e-4 off in absolute
+    terms, which the check accepts as ~1e-8 of the row's magnitude; a real error of 1e-5 of it is refused."""
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame(np.round(rng.normal(size=(1500, 4)), 3), columns=list("abcd"))
+    df["y"] = 1e4 * np.sign(df["a"]) * (1 + df["b"] ** 2) + 3e3 * df["c"]
+    schema = infer_schema(df, "y", "regression")
+    model = Pipeline([("preprocess", build_preprocessor(schema)),
+                      ("model", HistGradientBoostingRegressor(max_iter=60, random_state=0))])  # fmt: skip
+    model.fit(df[schema.features], df["y"])
+    ex = Explainer(model, df[schema.features].iloc[:60], schema).explain(df[schema.features].iloc[:400])
+    relative, absolute = additivity_gap(ex.base_values, ex.values, ex.output)
+    assert absolute > ADDITIVITY_TOLERANCE  # shap's float32 error shows in absolute terms ...
+    assert relative <= ADDITIVITY_TOLERANCE / 5  # ... and is well inside the relative tolerance
+    wrong = ex.values.copy()
+    wrong[0, 0, 0] += 1e-5 * max(1.0, float(np.abs(ex.output[0, 0])), float(np.abs(ex.values[0]).sum()))
+    assert additivity_gap(ex.base_values, wrong, ex.output)[0] > ADDITIVITY_TOLERANCE
+
+
+def test_additivity_gap_is_absolute_for_small_magnitudes_and_relative_for_large():
+    base = np.array([0.5])
+    values = np.array([[[0.25], [0.25]]])
+    assert additivity_gap(base, values, np.array([[1.0]])) == (0.0, 0.0)
+    assert additivity_gap(base, values, np.array([[1.0 + 2e-6]]))[0] == pytest.approx(2e-6 / (1.0 + 2e-6))
+    assert additivity_gap(base * 1e6, values * 1e6, np.array([[1e6 + 0.5]]))[0] == pytest.approx(0.5e-6, rel=1e-9)
+    assert additivity_gap(base, values[:0], np.zeros((0, 1))) == (0.0, 0.0)
