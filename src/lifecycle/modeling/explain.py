@@ -29,8 +29,8 @@ it against the fitted estimator's own output within :data:`ADDITIVITY_TOLERANCE`
 that does not add up. Relative, because shap 0.51's interventional algorithm computes in 32-bit floats (tree_shap.h:
 ``float`` weights and partial sums): its error is about 1e-7 of the magnitudes it adds. Within 1e-6 absolute while
 the output, base value and contributions stay within +-1; a gradient-boosting model whose raw log-odds reach 1e4
-(HistGradientBoosting with ``l2_regularization: 0`` on 200k+ telemetry rows: leaves with vanishing hessians) is off
-by up to 2e-3 absolute, 9e-8 relative (measured on 1,000 test rows).
+(HistGradientBoosting with scikit-learn's ``l2_regularization: 0`` on 200k+ telemetry rows: leaves with vanishing
+hessians; params.yaml's default is 1.0) is off by up to 2e-3 absolute, 9e-8 relative (measured on 1,000 test rows).
 """
 
 from __future__ import annotations
