@@ -13,7 +13,8 @@ For each size, in a fresh scratch git repository (a copy of this checkout with `
    the train stage's own log line (``fitted in ... s``, :func:`lifecycle.modeling.pipeline.fit_with_search`), so
    whole pipeline / fit is a ratio measured in one run.
 2. Unless ``--no-baseline``: one child Python process doing the compute of ``ingest..evaluate`` with the same
-   functions in memory (generate, check, split, fit, metrics + permutation importance) and no files; the ratio
+   functions in memory (generate, check, split, fit, the evaluate stage's `evaluate`: metrics, plot data, figures,
+   permutation importance, the SHAP view) and no files; the ratio
    ``dvc repro evaluate`` / single process is issue 2's and issue 20's 100k-row target.
 
 Then the no-op: ``dvc repro`` on the complete, up-to-date pipeline, ``--noop-repeats`` times (median).
@@ -139,13 +140,12 @@ def run_pipeline(repo: Path, shim: Path, profile: Path | None = None) -> dict:
 def baseline(rows: int, threads: int | None = None) -> dict[str, float]:
     """The same compute in one process, in memory (run in a child process by the benchmark)."""
 
-    from lifecycle.artifact import predict
     from lifecycle.config import load_params
     from lifecycle.data.ingest import load_dataset
     from lifecycle.data.split import split
-    from lifecycle.modeling.evaluation import importances
-    from lifecycle.modeling.metrics import compute_metrics
-    from lifecycle.modeling.pipeline import fit
+    from lifecycle.modeling.evaluation import evaluate
+    from lifecycle.modeling.explain import background_frame
+    from lifecycle.modeling.pipeline import background_sample, fit
     from lifecycle.quality.gx import check_frame
 
     times: dict[str, float] = {}
@@ -166,11 +166,9 @@ def baseline(rows: int, threads: int | None = None) -> dict[str, float]:
     model, _ = fit(train_df, schema, params)
     times["fit"] = time.perf_counter() - t
     t = time.perf_counter()
-    X, y = test_df[schema.features], test_df[schema.target]
-    y_pred, proba = predict(model, X, schema.task)
-    compute_metrics(schema.task, y, y_pred, proba, schema.classes)
-    importances(model, X, y, params.evaluate, params.base.seed)
-    times["evaluate"] = time.perf_counter() - t
+    background = background_sample(train_df, schema, params.train.shap_background_rows, params.base.seed)
+    evaluate(model, test_df, schema, params.evaluate, params.base.seed, background_frame(background, schema))
+    times["evaluate"] = time.perf_counter() - t  # the evaluate stage's compute: metrics, plot data, figures, SHAP
     return times
 
 
