@@ -153,9 +153,12 @@ def test_wine_quality_trains_as(repo_factory, task: str, metric: str) -> None:
     metrics = json.loads((repo / "metrics/evaluate/metrics.json").read_text())
     assert metric in metrics
     if task == "classification":
-        assert metrics["accuracy"] >= 0.66  # reaches 0.6875 (6 imbalanced classes; the majority class alone ~0.43)
+        # reaches 0.6594, roc_auc 0.815, log_loss 0.903 (6 imbalanced classes; the majority class alone ~0.43);
+        # 0.6875 with l2_regularization 0, whose probabilities are overconfident (log_loss 1.79 in process)
+        assert metrics["accuracy"] >= 0.65 and metrics["roc_auc"] >= 0.79
     else:
-        assert metrics["rmse"] <= 0.65 and metrics["r2"] >= 0.37  # reaches rmse 0.6245, r2 0.4032
+        # reaches rmse 0.5970, r2 0.4547 (with l2_regularization 0: 0.6245, 0.4032)
+        assert metrics["rmse"] <= 0.62 and metrics["r2"] >= 0.43
     meta = json.loads((repo / "models/train.json").read_text())
     assert meta["schema"]["target"] == "quality"
     assert meta["data"]["rows"] > 1000
