@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from lifecycle import cli
 from tests.conftest import BIN, ROOT
 from tests.conftest import run as run_in
 
@@ -122,7 +123,7 @@ PARENT = """
 import shlex, subprocess, sys, time
 command = [sys.executable, "-c", sys.argv[1]]
 if sys.argv[2] == "shell":  # a shell between parent and child that does not exec it (`; true` after it)
-    command = ["/bin/sh", "-c", shlex.join(command) + "; true"]
+    command = ["/bin/sh", "-ec", shlex.join(command) + "; true"]  # `-c` among other options
 subprocess.Popen(command)
 time.sleep(120)
 """
@@ -200,3 +201,26 @@ def test_kill_9_of_dvc_repro_stops_the_running_stage(tmp_path: Path, shell: str 
                 os.kill(stage, signal.SIGKILL)
     assert not (repo / "raw.parquet").exists() and not (repo / "schema.json").exists()
     assert not list(repo.glob(".raw.parquet.*.tmp"))
+
+
+@linux_only
+@pytest.mark.parametrize(
+    ("argv", "running_c"),
+    [
+        (["/bin/sh", "-c", "sleep 5; true"], True),  # DVC with SHELL unset
+        (["/bin/bash", "--noprofile", "--norc", "-c", "sleep 5; true"], True),  # DVC with SHELL=bash
+        (["/bin/sh", "-ec", "sleep 5; true"], True),
+        (["/bin/sh", "-e", "-c", "sleep 5; true"], True),
+        (["/bin/sh", "-e"], False),  # reads its commands from stdin
+        ([sys.executable, "-c", "import time; time.sleep(5)"], False),  # not a shell
+    ],
+)
+def test_a_shell_running_a_command_is_recognised_by_its_arguments(argv: list[str], running_c: bool) -> None:
+    """Real processes: the shells that may sit between a runner and a stage (lifecycle.cli.shells_and_runner)."""
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE)
+    try:
+        wait_for(lambda: Path(f"/proc/{proc.pid}/cmdline").read_bytes().startswith(argv[0].encode()), 10, "exec")
+        assert cli._is_shell_running_c(proc.pid) is running_c
+    finally:
+        proc.kill()
+        proc.wait()

@@ -51,13 +51,22 @@ def _proc_ppid(pid: int) -> int | None:
 
 
 def _is_shell_running_c(pid: int) -> bool:
-    """True when ``pid`` is a shell started as ``<shell> [options] -c <command>`` (how DVC runs a stage's cmd)."""
+    """True when ``pid`` is a shell started as ``<shell> [options] -c <command>`` (how DVC runs a stage's cmd; the
+    ``c`` may share its dash with other options, as in ``sh -ec``)."""
     try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        argv = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
     except OSError:
         return False
-    name = os.path.basename(argv[0].decode(errors="replace")).lstrip("-")
-    return name in SHELLS and b"-c" in argv[1:]
+    if os.path.basename(argv[0]).lstrip("-") not in SHELLS:
+        return False
+    for arg in argv[1:]:
+        if arg.startswith("--"):
+            continue  # long options: DVC runs `bash --noprofile --norc -c cmd`, `zsh --no-rcs -c cmd`
+        if not arg.startswith("-"):
+            return False  # options end at the first operand (a script file, or the command itself)
+        if "c" in arg[1:]:
+            return True
+    return False
 
 
 def shells_and_runner(parent: int) -> tuple[list[int], int]:
