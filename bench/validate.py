@@ -113,16 +113,16 @@ def stage_without(name: str, argv: list[str]) -> None:
     import types
 
     from lifecycle import cli
-    from lifecycle.quality import gx, gx_import
+    from lifecycle.quality import gx_import, gx_suite
     from lifecycle.stages import validate
 
     def nothing(*args: object) -> list[str]:
         return []
 
     if name == "fingerprint":
-        gx.skip_batch_fingerprint = nothing  # type: ignore[assignment]
+        gx_suite.skip_batch_fingerprint = nothing  # type: ignore[assignment]
     elif name == "lazy-scipy":
-        gx.defer_imports = gx_import.defer_imports = nothing  # type: ignore[assignment]
+        gx_suite.defer_imports = gx_import.defer_imports = nothing  # type: ignore[assignment]
     elif name == "gc-freeze":
         gx_import.gc = types.SimpleNamespace(disable=nothing, enable=nothing, freeze=nothing)  # type: ignore[assignment]
     elif name != "none":

@@ -119,6 +119,22 @@ def python_descendant(pid: int) -> int | None:
     return None
 
 
+def kill_runner_then_wait(runner: subprocess.Popen, pids: list[int]) -> None:
+    """``kill -9`` of ``runner`` (no chance to clean up its children), then each of ``pids`` must stop within 10 s."""
+    runner.kill()
+    runner.wait()
+    for pid in pids:
+        wait_for(lambda pid=pid: not alive(pid), 10, f"process {pid} to stop after `kill -9` of {runner.args[0]}")
+
+
+def clean_up(runner: subprocess.Popen, stage: int | None) -> None:
+    """Whatever a failed test left running."""
+    runner.kill()
+    if stage is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(stage, signal.SIGKILL)
+
+
 PARENT = """
 import shlex, subprocess, sys, time
 command = [sys.executable, "-c", sys.argv[1]]
@@ -150,15 +166,9 @@ def test_a_stage_process_stops_when_its_parent_is_killed(how: str) -> None:
         wait_for(lambda: past_stop_with_parent(child), 60, "the child's imports")
         between = [pid for pid in descendants(parent.pid) if pid != child]
         assert len(between) == (1 if how == "shell-between" else 0), between
-        parent.kill()  # SIGKILL: no chance to clean up its children
-        parent.wait()
-        for pid in [child, *between]:
-            wait_for(lambda pid=pid: not alive(pid), 10, f"process {pid} to stop")
+        kill_runner_then_wait(parent, [child, *between])
     finally:
-        parent.kill()
-        if child is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGKILL)
+        clean_up(parent, child)
 
 
 @linux_only
@@ -190,15 +200,9 @@ def test_kill_9_of_dvc_repro_stops_the_running_stage(tmp_path: Path, shell: str 
         assert "lifecycle.stages.ingest" in Path(f"/proc/{stage}/cmdline").read_text()
         wait_for(lambda: past_stop_with_parent(stage), 120, "the stage's imports")
         between = [pid for pid in descendants(dvc.pid) if pid != stage and pid not in descendants(stage)]
-        dvc.kill()
-        dvc.wait()
-        for pid in [stage, *between]:
-            wait_for(lambda pid=pid: not alive(pid), 10, f"process {pid} to stop after `kill -9` of dvc")
+        kill_runner_then_wait(dvc, [stage, *between])
     finally:
-        dvc.kill()
-        if stage is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(stage, signal.SIGKILL)
+        clean_up(dvc, stage)
     assert not (repo / "raw.parquet").exists() and not (repo / "schema.json").exists()
     assert not list(repo.glob(".raw.parquet.*.tmp"))
 

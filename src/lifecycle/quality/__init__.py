@@ -8,8 +8,10 @@ with duplicated rows. The package, one concern per module:
 * :mod:`~lifecycle.quality.rules`: its row-level rules and THE one evaluator of them (:func:`split_rows`:
   vectorized pandas masks, a reason per quarantined row, one row-hashing scheme for repeated rows within a frame
   and, through :class:`SeenRows`, across the chunks and files of a batch);
-* :mod:`~lifecycle.quality.gx`: the Great Expectations suites built from the same rules, and the verdict
-  (:func:`judge`, :func:`validate_frame`, :class:`QualityResult`);
+* :mod:`~lifecycle.quality.gx_suite`: the Great Expectations suites built from the same rules, run in an
+  ephemeral context, their results as deterministic JSON (:func:`run_suite`, :func:`clean_json`);
+* :mod:`~lifecycle.quality.gx`: the verdict on those results (:func:`judge`, :func:`validate_frame`,
+  :class:`QualityResult`);
 * :mod:`~lifecycle.quality.report`: reports/validation.json and reports/validation.md;
 * :mod:`~lifecycle.quality.suggest`: a starter contract from the data (``python -m lifecycle.quality suggest``);
 * :mod:`~lifecycle.quality.gx_fingerprint`, :mod:`~lifecycle.quality.lazy_imports`,

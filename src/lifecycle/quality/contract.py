@@ -14,7 +14,7 @@ and the fix. A dataset without a reviewed contract gets :func:`inferred_contract
 only the checks that need no review (the schema's types, the target present and labeled, its classes, no
 all-null column; no ranges, no category sets, repeated rows kept), so the pipeline runs while saying loudly that
 nobody reviewed what the data should look like. The rules built from a contract live in
-:mod:`lifecycle.quality.rules` (row level) and :mod:`lifecycle.quality.gx` (table level).
+:mod:`lifecycle.quality.rules` (row level) and :mod:`lifecycle.quality.gx_suite` (table level).
 """
 
 from __future__ import annotations

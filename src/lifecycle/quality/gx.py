@@ -1,22 +1,20 @@
-"""Great Expectations: the suites built from the contract, the verdict, and the result types.
+"""The data quality verdict: Great Expectations' results judged, and the result types (:class:`QualityResult`).
 
 Who computes what: the per-row quarantine mask is vectorized pandas (:func:`lifecycle.quality.rules.split_rows`),
-built from the same rule objects that build the Great Expectations suites here (one declaration, two
-evaluations). :func:`judge` gives GE's verdict on the table-level suite (run on the clean rows: what goes
-downstream) and takes the statistics and example values of the row-level suite. With
+built from the same rule objects that build the Great Expectations suites (:mod:`lifecycle.quality.gx_suite`: one
+declaration, two evaluations). :func:`judge` gives GE's verdict on the table-level suite (run on the clean rows: what
+goes downstream) and takes the statistics and example values of the row-level suite. With
 ``validate.row_expectations_on: flagged`` (the default) the row-level suite runs on the rows the mask flagged
 plus every copy of a duplicated row, and GE's counts must equal the mask's (a disagreement fails the gate as an
-internal error); with ``all`` GE re-checks every row (slower; see docs/benchmarks.md).
+internal error); with ``all`` GE re-checks every row (slower; see docs/benchmarks.md). The suite functions this
+module uses (``gx_context``, ``run_suite``, ``clean_json``, ``row_expectation``, ``table_expectations``) remain
+importable from here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import math
-import os
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -25,121 +23,20 @@ import pandas as pd
 from lifecycle.config import Params, Validate
 from lifecycle.errors import GateError
 from lifecycle.quality.contract import GX_TYPES, Contract, contract_path, load_contract
-from lifecycle.quality.gx_fingerprint import skip_batch_fingerprint
-from lifecycle.quality.lazy_imports import defer_imports
-from lifecycle.quality.rules import REASON, RowRule, RowSplit, format_set, format_value, plain, split_rows
+from lifecycle.quality.gx_suite import (
+    by_rule,
+    clean_json,
+    exception_message,
+    gx_context,
+    row_expectation,
+    run_suite,
+    table_expectations,
+    table_terms,
+)
+from lifecycle.quality.rules import REASON, RowRule, RowSplit, format_value, plain, split_rows
 from lifecycle.schema import Schema
 
 EXAMPLES = 5  # example values per failed rule in messages and reports
-
-
-# --------------------------------------------------------------------------------------------- suites
-def row_expectation(rule: RowRule) -> Any:
-    """The GE expectation of a row rule; its ``meta`` carries the rule id and level."""
-    import great_expectations as gx
-
-    meta = {"rule": rule.id, "level": "row"}
-    E = gx.expectations
-    if rule.kind == "between":
-        lo, hi = (v.to_pydatetime() if isinstance(v, pd.Timestamp) else v for v in (rule.min, rule.max))
-        return E.ExpectColumnValuesToBeBetween(column=rule.column, min_value=lo, max_value=hi, meta=meta)
-    if rule.kind == "in_set":
-        return E.ExpectColumnValuesToBeInSet(column=rule.column, value_set=list(rule.values), meta=meta)
-    if rule.kind == "not_null":
-        return E.ExpectColumnValuesToNotBeNull(column=rule.column, meta=meta)
-    return E.ExpectCompoundColumnsToBeUnique(column_list=list(rule.columns), meta=meta)
-
-
-def table_expectations(contract: Contract, schema: Schema, cfg: Validate) -> list[Any]:
-    """Table-level suite, run on the clean rows: columns, dtypes, row count, null fractions, classes present."""
-    import great_expectations as gx
-
-    E = gx.expectations
-    exps: list[Any] = []
-
-    def meta(rule: str) -> dict[str, str]:
-        return {"rule": rule, "level": "table"}
-
-    if contract.extra_columns == "fail":
-        exps.append(
-            E.ExpectTableColumnsToMatchSet(column_set=contract.names, exact_match=True, meta=meta("table.columns"))
-        )
-    for c in contract.columns:
-        exps.append(E.ExpectColumnToExist(column=c.name, meta=meta(f"{c.name}.exists")))
-        exps.append(E.ExpectColumnValuesToBeOfType(column=c.name, type_=GX_TYPES[c.type], meta=meta(f"{c.name}.type")))
-        if c.nullable:
-            limit = cfg.max_null_fraction if c.max_null_fraction is None else c.max_null_fraction
-            exps.append(
-                E.ExpectColumnProportionOfNonNullValuesToBeBetween(
-                    column=c.name, min_value=round(1.0 - limit, 12), meta=meta(f"{c.name}.null_fraction")
-                )
-            )
-    exps.append(
-        E.ExpectTableRowCountToBeBetween(min_value=cfg.min_rows, max_value=cfg.max_rows, meta=meta("table.row_count"))
-    )
-    if contract.target and contract.classes and schema.task == "classification":
-        exps.append(
-            E.ExpectColumnDistinctValuesToContainSet(
-                column=contract.target, value_set=list(contract.classes), meta=meta(f"{contract.target}.classes")
-            )
-        )
-    return exps
-
-
-def gx_context() -> Any:
-    """An ephemeral (in-memory) GE context: no analytics, no progress bars, no temporary docs site, no per-batch
-    fingerprint (:mod:`lifecycle.quality.gx_fingerprint`)."""
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    if "great_expectations" not in sys.modules:
-        defer_imports()
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import (
-        DataContextConfig,
-        InMemoryStoreBackendDefaults,
-        ProgressBarsConfig,
-    )
-
-    skip_batch_fingerprint()
-    config = DataContextConfig(
-        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
-        analytics_enabled=False,
-        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
-    )
-    return gx.get_context(mode="ephemeral", project_config=config)
-
-
-def run_suite(context: Any, name: str, expectations: list[Any], df: pd.DataFrame) -> dict[str, Any]:
-    """Run ``expectations`` as suite ``name`` through a ValidationDefinition on ``df``; the result as JSON
-    (:func:`clean_json`: deterministic)."""
-    import great_expectations as gx
-
-    batch = context.data_sources.add_pandas(f"{name}_source").add_dataframe_asset(name)
-    definition = batch.add_batch_definition_whole_dataframe("whole")
-    suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=expectations))
-    vd = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=definition, suite=suite))
-    result = vd.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
-    return clean_json(result.to_json_dict())
-
-
-_VOLATILE = {"run_id", "validation_time", "ge_load_time", "validation_id", "id", "batch_id", "checkpoint_id"}
-
-
-def clean_json(obj: Any) -> Any:
-    """Drop run ids, times and uuids; NaN -> None; order results by rule, so equal data gives equal bytes."""
-    if isinstance(obj, Mapping):
-        out = {str(k): clean_json(v) for k, v in obj.items() if k not in _VOLATILE}
-        if "results" in out and isinstance(out["results"], list):
-            out["results"].sort(key=lambda r: str(r.get("expectation_config", {}).get("meta", {}).get("rule", "")))
-        return out
-    if isinstance(obj, list | tuple):
-        return [clean_json(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, np.generic):
-        return clean_json(obj.item())
-    if isinstance(obj, pd.Timestamp | dt.datetime | dt.date):
-        return obj.isoformat()
-    return obj
 
 
 # --------------------------------------------------------------------------------------------- results
@@ -295,10 +192,10 @@ def judge(
         if check.rule.endswith(".type") and check.column in df.columns:
             check.detail = _type_detail(df[check.column], contract.column(check.column).type)
         failures.append(check.describe(n))
-    for r, res in zip(rules, _by_rule(rows_json, rules), strict=True):
+    for r, res in zip(rules, by_rule(rows_json, rules), strict=True):
         count = int(masks[r.id].sum())
         gx_count = int(res.get("result", {}).get("unexpected_count") or 0)
-        raised = _exception(res)
+        raised = exception_message(res)
         check = Check(
             rule=r.id,
             level="row",
@@ -423,21 +320,6 @@ def _type_detail(s: pd.Series, kind: str) -> str:
     return f"fix the source or the contract's `type` ({', '.join(GX_TYPES)})"
 
 
-def _by_rule(result: Mapping[str, Any], rules: Sequence[RowRule]) -> list[dict[str, Any]]:
-    by = {r["expectation_config"]["meta"]["rule"]: r for r in result["results"]}
-    return [by[r.id] for r in rules]
-
-
-def _exception(res: Mapping[str, Any]) -> str:
-    info = res.get("exception_info") or {}
-    if "raised_exception" in info:
-        return str(info.get("exception_message") or "") if info.get("raised_exception") else ""
-    for value in info.values():  # keyed by metric when several metrics raised
-        if isinstance(value, Mapping) and value.get("raised_exception"):
-            return str(value.get("exception_message"))
-    return ""
-
-
 def _examples(df: pd.DataFrame, mask: pd.Series, rule: RowRule) -> list[Any]:
     if not mask.any():
         return []
@@ -450,41 +332,12 @@ def _examples(df: pd.DataFrame, mask: pd.Series, rule: RowRule) -> list[Any]:
 
 def _table_check(res: Mapping[str, Any]) -> Check:
     cfg = res["expectation_config"]
-    kw, kind = cfg["kwargs"], cfg["type"]
-    result = res.get("result") or {}
-    observed = result.get("observed_value")
-    raised = _exception(res)
-    if kind == "expect_table_columns_to_match_set":
-        mismatched = (result.get("details") or {}).get("mismatched") or {}
-        parts = [f"{k} {v}" for k, v in sorted(mismatched.items())]
-        threshold = f"exactly the contract's {len(kw['column_set'])} columns"
-        detail = ("; ".join(parts) + "; add them to the contract or drop them (ingest.drop_columns)") if parts else ""
-        observed = None
-    elif kind == "expect_column_values_to_be_of_type":
-        threshold, detail = f"dtype {kw['type_']}", ""
-    elif kind == "expect_column_proportion_of_non_null_values_to_be_between":
-        threshold = f"non-null fraction >= {kw['min_value']:g} (max null fraction {1 - kw['min_value']:.3g})"
-        observed = f"non-null fraction {observed:.4g}" if isinstance(observed, int | float) else observed
-        detail = ""
-    elif kind == "expect_table_row_count_to_be_between":
-        threshold = f"row count in [{kw.get('min_value')}, {kw.get('max_value') or 'inf'}] (validate.min_rows/max_rows)"
-        detail = "after quarantine"
-    elif kind == "expect_column_distinct_values_to_contain_set":
-        threshold = f"every class of {format_set(kw['value_set'])} present"
-        missing = result.get("partial_missing_list") or []
-        detail = f"missing {format_set(missing)}" if missing else ""
-        observed = None
-    elif kind == "expect_column_to_exist":
-        threshold, detail = "the column to exist", "the data has no such column; fix the source or the contract"
-    else:
-        threshold, detail = str(kw), ""
-    if raised:
-        detail = f"{detail}; GE raised {raised}".strip("; ")
+    threshold, observed, detail = table_terms(res)
     return Check(
         rule=cfg["meta"]["rule"],
         level="table",
-        expectation=kind,
-        column=kw.get("column"),
+        expectation=cfg["type"],
+        column=cfg["kwargs"].get("column"),
         threshold=threshold,
         success=bool(res["success"]),
         observed=observed,

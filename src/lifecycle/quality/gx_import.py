@@ -3,7 +3,7 @@
 ``import great_expectations`` takes ~2 s of mostly Python bytecode here (with :mod:`lifecycle.quality.lazy_imports`;
 ~3.5 s without), more than reading and checking 1M rows. :func:`prefetch_gx`, called first by the validate stage,
 starts it in a thread so it overlaps the Parquet read and the pandas masks (C++ and numpy loops that release the
-GIL); the first ``import great_expectations`` in :func:`lifecycle.quality.gx.gx_context` then simply waits for it
+GIL); the first ``import great_expectations`` in :func:`lifecycle.quality.gx_suite.gx_context` then simply waits for it
 (Python's per-module import lock).
 
 The import creates ~10^6 container objects; with the collector on, each 700 allocations start a collection and the

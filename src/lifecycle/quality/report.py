@@ -1,6 +1,6 @@
 """The gate's reports: ``reports/validation.json`` (GE's results and the decision) and ``reports/validation.md``.
 
-Both are deterministic (no run ids, times or uuids: :func:`lifecycle.quality.gx.clean_json`), so the same data and
+Both are deterministic (no run ids, times or uuids: :func:`lifecycle.quality.gx_suite.clean_json`), so the same data and
 contract give the same bytes and DVC sees no change.
 """
 
@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from lifecycle.io import dumps_json, write_text
-from lifecycle.quality.gx import EXAMPLES, QualityResult, clean_json
+from lifecycle.quality.gx import EXAMPLES, QualityResult
+from lifecycle.quality.gx_suite import clean_json
 from lifecycle.quality.rules import REASON, format_value
 
 

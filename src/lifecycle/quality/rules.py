@@ -1,7 +1,7 @@
 """The contract's row-level rules, and THE one evaluator of them: vectorized pandas masks, a reason per bad row.
 
 :func:`row_rules` turns a :class:`~lifecycle.quality.contract.Contract` into :class:`RowRule` objects; the same
-objects build the Great Expectations row suite (:func:`lifecycle.quality.gx.row_expectation`). :func:`split_rows`
+objects build the Great Expectations row suite (:func:`lifecycle.quality.gx_suite.row_expectation`). :func:`split_rows`
 evaluates them on a frame and splits it into clean and quarantined rows (with a ``reason`` each). Both the
 validate stage (one frame) and batch scoring (chunk after chunk, file after file) use it.
 

@@ -117,19 +117,12 @@ class Metrics:
         )
 
     def count_predictions(self, role: str, y_pred: Any, classification: bool) -> None:
-        values = y_pred.tolist() if hasattr(y_pred, "tolist") else list(y_pred)
-        self.rows.labels(role).inc(len(values))
-        if classification:
-            for label, n in Tally(values).items():
-                self.predictions.labels(role, str(label)).inc(n)
+        """Count served rows and (classification) each predicted class."""
+        _count(self.rows, self.predictions, role, y_pred, classification)
 
     def count_explanations(self, role: str, y_pred: Any, classification: bool) -> None:
         """Count explained rows (apart from predictions: an explanation is not a served prediction)."""
-        values = y_pred.tolist() if hasattr(y_pred, "tolist") else list(y_pred)
-        self.explained_rows.labels(role).inc(len(values))
-        if classification:
-            for label, n in Tally(values).items():
-                self.explanations.labels(role, str(label)).inc(n)
+        _count(self.explained_rows, self.explanations, role, y_pred, classification)
 
     def count_failure(self, route: str, field: str, rule: str) -> None:
         self.validation_failures.labels(route, field if field in self.fields else OTHER, rule).inc()
@@ -148,3 +141,12 @@ class Metrics:
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry)
         return generate_latest(self.registry)
+
+
+def _count(rows: Counter, by_class: Counter, role: str, y_pred: Any, classification: bool) -> None:
+    """``rows`` += len(y_pred) for ``role``; for classification, ``by_class`` += each predicted class's count."""
+    values = y_pred.tolist() if hasattr(y_pred, "tolist") else list(y_pred)
+    rows.labels(role).inc(len(values))
+    if classification:
+        for label, n in Tally(values).items():
+            by_class.labels(role, str(label)).inc(n)
