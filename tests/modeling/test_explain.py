@@ -107,6 +107,23 @@ def test_every_family_is_additive_within_1e_6_and_explains_the_served_prediction
     assert ex.base_values == pytest.approx(estimator_output(pipeline, background(df, schema), space).mean(axis=0))
 
 
+@pytest.mark.parametrize(("task", "family", "space"), FAMILIES)
+def test_every_background_row_is_used_beyond_shaps_default_of_100(telemetry_rows, task, family, space):
+    """shap wraps a plain background in a masker that keeps 100 rows (its own draw); train.shap_background_rows of
+    150 must mean 150: the base value is the mean output over all of them, not over 100."""
+    pipeline, schema, df = fitted(telemetry_rows, task, family)
+    rows = background(df, schema, rows=150)
+    explainer = Explainer(pipeline, rows, schema)
+    assert explainer.background.shape[0] == 150
+    every = estimator_output(pipeline, rows, space).mean(axis=0)
+    first_100 = estimator_output(pipeline, rows.iloc[:100], space).mean(axis=0)
+    assert np.abs(every - first_100).max() > 1e-6  # the two means differ, so the check below can tell them apart
+    assert explainer.base_values == pytest.approx(every, abs=1e-9, rel=1e-9)
+    X = df[schema.features].iloc[:20]
+    ex = explainer.explain(X)
+    assert np.abs(ex.base_values + ex.values.sum(axis=1) - estimator_output(pipeline, X, space)).max() <= 1e-6
+
+
 @pytest.mark.parametrize("family", ["hist_gradient_boosting", "random_forest", "logistic_regression"])
 def test_binary_classifiers_explain_both_classes(telemetry_rows, family):
     pipeline, schema, df = fitted(telemetry_rows, "classification", family, binary=True)

@@ -335,6 +335,10 @@ class _TreeExplainers:
     - the same algorithm loses float32-like precision relative to the leaf values (a random forest regressor of a
       target near 90 missed additivity by 4e-6): each tree's root value (its mean) is subtracted from its leaves and
       added to the base offset, which changes no SHAP value (a constant per tree only moves the base value).
+
+    The background goes in as a ``shap.maskers.Independent`` masker sized to it: given a plain array, shap wraps it in
+    one with its default ``max_samples=100`` and silently explains against 100 rows drawn with its own seed, so a
+    ``train.shap_background_rows`` above 100 would be ignored (and model.json's rows not the ones used).
     """
 
     def __init__(self, model: Any, background: np.ndarray) -> None:
@@ -363,7 +367,7 @@ class _TreeExplainers:
                     "input_dtype": np.float64,
                     "internal_dtype": np.float64,
                 },
-                data=coded,
+                data=shap.maskers.Independent(coded, max_samples=len(coded)),  # all of them: see the class's doc
                 feature_perturbation="interventional",
                 model_output="raw",
             )
