@@ -6,8 +6,10 @@ Interventional Tree SHAP (what :class:`lifecycle.modeling.explain.Explainer` run
 single-reference SHAP values over the background rows, so its cost per explained row is proportional to the
 background's size, and its result is a sample mean whose noise shrinks with the size. For each size this script
 draws backgrounds from the train split the way train does (``lifecycle.modeling.pipeline.background_sample``, one
-draw per seed ``base.seed + s``), explains the same ``--rows`` test rows, and reports, against a reference
-background of ``--reference`` rows:
+draw per seed ``base.seed + s``, s < ``--seeds``), explains the same ``--rows`` test rows, and reports, against a
+reference background of ``--reference`` rows drawn with seed ``base.seed + --seeds`` (a seed no compared draw uses:
+pandas' ``sample`` with one seed takes prefixes of one permutation, so a smaller draw with the reference's seed would
+be a subset of it and look closer than it is):
 
 - cost: the median in-process time of a one-row ``Explainer.explain`` and of a ``--rows``-row one (per row), and
   their ratio (what issue 18's ">= 10x per row for 100-row batches" asks of the HTTP calls, which add ~2 ms of
@@ -77,24 +79,27 @@ def main() -> None:
         return Explainer(pipeline, background_frame(background_sample(train, schema, size, seed + s), schema), schema)
 
     started = time.perf_counter()
-    reference = explainer_of(args.reference, 0).explain(X)
+    reference = explainer_of(args.reference, args.seeds).explain(X)
     print(f"reference: {args.reference} background rows, {args.rows} rows in {time.perf_counter() - started:.1f} s",
           flush=True)  # fmt: skip
-    predicted = [reference.outputs.index(label) for label in reference.y_pred.tolist()] if reference.proba is not None \
-        else [0] * len(X)  # fmt: skip
+    if reference.proba is not None:  # the predicted class's column; regression has one output
+        predicted = [reference.outputs.index(label) for label in reference.y_pred.tolist()]
+    else:
+        predicted = [0] * len(X)
     ref_top = np.abs(reference.values[np.arange(len(X)), :, predicted]).argmax(axis=1)
     scale = float(np.abs(reference.values).mean())
     one = X.head(1)
     results = []
     for size in args.sizes:
-        errors, base_errors, agreements = [], [], []
+        errors, base_errors, agreements, explainers = [], [], [], []
         for s in range(args.seeds):
-            explanation = explainer_of(size, s).explain(X)
+            explainers.append(explainer_of(size, s))
+            explanation = explainers[-1].explain(X)
             errors.append(float(np.abs(explanation.values - reference.values).mean()) / scale)
             base_errors.append(float(np.abs(explanation.base_values - reference.base_values).max()))
             top = np.abs(explanation.values[np.arange(len(X)), :, predicted]).argmax(axis=1)
             agreements.append(float((top == ref_top).mean()))
-        explainer = explainer_of(size, 0)
+        explainer = explainers[0]
         explainer.explain(one)  # warm-up
         one_ms = median_s(lambda e=explainer: e.explain(one), args.repeats) * 1e3
         batch_ms = median_s(lambda e=explainer: e.explain(X), max(3, args.repeats // 6)) * 1e3 / len(X)
@@ -120,6 +125,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "loadavg": os.getloadavg()},
         "model": {"family": meta.model.family, "sha256": meta.version, "output_space": reference.output_space},
         "reference_background_rows": args.reference,
+        "reference_seed": seed + args.seeds,
         "explained_rows": len(X),
         "seeds": args.seeds,
         "mean_abs_shap_of_reference": scale,

@@ -32,18 +32,20 @@ def steps(workflow: dict) -> list[dict]:
     return [step for job in workflow["jobs"].values() for step in job["steps"]]
 
 
+def check_jsonschema(schema: str, path: Path) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema with one of its built-in schemas (GitHub's workflow or action schema) on ``path``."""
+    return subprocess.run(
+        [CHECK_JSONSCHEMA, "--builtin-schema", schema, str(path)], capture_output=True, text=True, check=False
+    )
+
+
 def test_there_are_workflows() -> None:
     assert {p.name for p in WORKFLOWS} >= {"ci.yml", "pr-report.yml"}
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
 def test_workflow_matches_githubs_schema(path: Path) -> None:
-    proc = subprocess.run(
-        [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.github-workflows", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = check_jsonschema("vendor.github-workflows", path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -51,22 +53,12 @@ def test_schema_check_catches_a_broken_workflow(tmp_path: Path) -> None:
     """The check can fail: a job without runs-on/steps and an unknown trigger key are rejected."""
     bad = tmp_path / "bad.yml"
     bad.write_text(yaml.safe_dump({"name": "x", "on": {"pull_request": {"branchez": ["main"]}}, "jobs": {"a": {}}}))
-    proc = subprocess.run(
-        [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.github-workflows", str(bad)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = check_jsonschema("vendor.github-workflows", bad)
     assert proc.returncode != 0
 
 
 def test_composite_action_matches_githubs_schema() -> None:
-    proc = subprocess.run(
-        [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.github-actions", str(ACTION)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = check_jsonschema("vendor.github-actions", ACTION)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -262,14 +262,18 @@ class Explainer:
             return np.concatenate([-a, a], axis=-1)
         return a
 
-    def model_output(self, Z: np.ndarray) -> np.ndarray:
-        """The estimator's own output in :attr:`output_space` for transformed rows ``Z``: shape (n, k)."""
+    def model_output(
+        self, Z: np.ndarray, y_pred: np.ndarray | None = None, proba: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The estimator's own output in :attr:`output_space` for transformed rows ``Z``: shape (n, k).
+        ``y_pred``/``proba``: :func:`lifecycle.artifact.predict`'s answer for the same ``Z`` when already computed
+        (the ``probability`` and ``target`` spaces are that answer; only ``log_odds`` needs another pass)."""
         if self.output_space == "probability":
-            out = self.model.predict_proba(Z)
+            out = self.model.predict_proba(Z) if proba is None else proba
         elif self.output_space == "log_odds":
             out = self.model.decision_function(Z)
         else:
-            out = self.model.predict(Z)
+            out = self.model.predict(Z) if y_pred is None else y_pred
         out = np.asarray(out, dtype=np.float64)
         return self._widen(out.reshape(len(Z), -1))
 
@@ -292,7 +296,7 @@ class Explainer:
         values = np.einsum("nwk,wf->nfk", values, self.matrix)
         if self.classification and values.shape[2] == 1 and len(self.classes) == 2:
             values = np.concatenate([-values, values], axis=2)
-        output = self.model_output(Z)
+        output = self.model_output(Z, y_pred, proba)
         gap, absolute = additivity_gap(self.base_values, values, output)
         if not gap <= ADDITIVITY_TOLERANCE:
             raise ExplanationError(
